@@ -1,0 +1,79 @@
+"""Settings, read once from the environment with safe development defaults."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def default_smtp_security(port: int) -> str:
+    """465 is implicit TLS, 25 and 1025 are local relays; anything else upgrades with STARTTLS."""
+    if port == 465:
+        return "ssl"
+    if port in (25, 1025, 2525) or port > 10000:
+        return "none"
+    return "starttls"
+
+
+class Config:
+    """Every setting the product reads; one object so nothing else touches os.environ."""
+
+    def __init__(self) -> None:
+        self.ENV = os.environ.get("QUIZ_REPORTS_ENV", "development")
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        self.DATABASE_URL = os.environ.get(
+            "DATABASE_URL", f"sqlite:///{INSTANCE / 'quiz_reports.sqlite3'}"
+        )
+        self.INSTANCE_PATH = str(INSTANCE)
+        self.OUTBOX_DIR = os.environ.get("OUTBOX_DIR", str(INSTANCE / "outbox"))
+
+        self.SMTP_SERVER = os.environ.get("SMTP_SERVER", "")
+        # Unset SMTP_SERVER means the built-in capture server of `make run`.
+        self.SMTP_CAPTURE = not self.SMTP_SERVER
+        self.SMTP_PORT = _int("SMTP_PORT", 587 if self.SMTP_SERVER else 8025)
+        self.SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
+        self.SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+        self.SMTP_SECURITY = os.environ.get("SMTP_SECURITY", "") or (
+            default_smtp_security(self.SMTP_PORT) if self.SMTP_SERVER else "none"
+        )
+        self.SMTP_TIMEOUT = _float("SMTP_TIMEOUT", 30.0)
+        if not self.SMTP_SERVER:
+            self.SMTP_SERVER = "127.0.0.1"
+        self.MAIL_FROM = os.environ.get("MAIL_FROM", "Quiz Reports <reports@quiz.example>")
+
+        self.REPORT_CHUNK_SIZE = _int("REPORT_CHUNK_SIZE", 200)
+        self.SKIP_EMPTY_REPORTS = _bool("SKIP_EMPTY_REPORTS", False)
+        self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 5)
+        self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
+        self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
+        self.DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "UTC")
+
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.ENV == "production")
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.TESTING = False
+
+    def as_mapping(self) -> dict:
+        """The settings as a plain mapping for app.config."""
+        return {k: v for k, v in vars(self).items() if k.isupper()}
