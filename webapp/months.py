@@ -7,9 +7,20 @@ from datetime import datetime
 from webapp.timeutil import utcnow
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-MONTH_NAMES = (
-    "January February March April May June July August September October November December"
-).split()
+MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 class MonthError(ValueError):
@@ -32,9 +43,7 @@ class Month:
             raise MonthError("month_year must be a string in the form YYYY-MM (e.g. 2024-12).")
         m = _MONTH_RE.match(value.strip())
         if not m:
-            raise MonthError(
-                f"month_year {value!r} is not in the form YYYY-MM (e.g. 2024-12)."
-            )
+            raise MonthError(f"month_year {value!r} is not in the form YYYY-MM (e.g. 2024-12).")
         year, month = int(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
             raise MonthError(f"month_year {value!r} has no month {month:02d}; use 01 to 12.")
