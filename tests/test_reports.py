@@ -1,0 +1,386 @@
+"""Report data: numbers checked against hand-computed values on a small data set."""
+
+import json
+from datetime import datetime
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy import select
+
+from tests.factories import make_admin
+from tests.factories import make_chapter
+from tests.factories import make_quiz
+from tests.factories import make_score
+from tests.factories import make_subject
+from tests.factories import make_user
+from webapp.insights import insights_for
+from webapp.models import Chapter
+from webapp.models import Subject
+from webapp.months import Month
+from webapp.reports import build_report
+from webapp.reports import build_reports
+from webapp.reports import quiz_best_percentages
+
+DEC = Month(2024, 12)
+JAN = Month(2025, 1)
+
+
+@pytest.fixture
+def world(session):
+    """Two subjects, three chapters, four quizzes, five learners and an admin.
+
+    December 2024, learners' best percent per quiz:
+      Quadratics: alice 90 (60 then 90), bob 90 (18/20), carol 95 (19/20); admin 100 ignored
+      Linear equations: bob 0 (0/0)
+      Triangles: alice 50 (4/8), eve 100 (8/8)
+      Lenses: alice 50 (3/6 at 23:59:59 on the 31st), bob 50 (2/4);
+              carol's 6/6 at 2025-01-01 00:00:00 is January
+    """
+    maths = make_subject(session, "Mathematics")
+    physics = make_subject(session, "Physics")
+    algebra = make_chapter(session, maths, "Algebra")
+    geometry = make_chapter(session, maths, "Geometry")
+    optics = make_chapter(session, physics, "Optics")
+    q = {
+        "quadratics": make_quiz(session, algebra, "Quadratics"),
+        "linear": make_quiz(session, algebra, "Linear equations"),
+        "triangles": make_quiz(session, geometry, "Triangles"),
+        "lenses": make_quiz(session, optics, "Lenses"),
+    }
+    u = {
+        "alice": make_user(session, username="alice", full_name="Alice Able"),
+        "bob": make_user(session, username="bob", full_name="Bob Baker"),
+        "carol": make_user(session, username="carol", full_name="Carol Cole"),
+        "dave": make_user(session, username="dave", full_name="Dave Dunn"),
+        "eve": make_user(session, username="eve", full_name="Eve Earl"),
+        "admin": make_admin(session),
+    }
+    s = {}
+    # alice: two November attempts, four in December, one in January.
+    make_score(session, u["alice"], q["quadratics"], datetime(2024, 11, 10, 8), 5, 10)
+    make_score(session, u["alice"], q["triangles"], datetime(2024, 11, 20, 8), 3, 10)
+    s["a1"] = make_score(session, u["alice"], q["quadratics"], datetime(2024, 12, 2, 10), 6, 10)
+    s["a2"] = make_score(session, u["alice"], q["quadratics"], datetime(2024, 12, 5, 9), 9, 10)
+    s["a3"] = make_score(session, u["alice"], q["triangles"], datetime(2024, 12, 5, 18), 4, 8)
+    s["a4"] = make_score(session, u["alice"], q["lenses"], datetime(2024, 12, 31, 23, 59, 59), 3, 6)
+    # bob: active in October, nothing in November.
+    make_score(session, u["bob"], q["quadratics"], datetime(2024, 10, 15, 8), 5, 10)
+    s["b1"] = make_score(session, u["bob"], q["quadratics"], datetime(2024, 12, 3, 8), 18, 20)
+    s["b2"] = make_score(session, u["bob"], q["lenses"], datetime(2024, 12, 10, 8), 2, 4)
+    s["b3"] = make_score(session, u["bob"], q["linear"], datetime(2024, 12, 11, 8), 0, 0)
+    # carol: last second of November, one December attempt, first instant of January.
+    make_score(session, u["carol"], q["quadratics"], datetime(2024, 11, 30, 23, 59, 59), 10, 20)
+    s["c1"] = make_score(session, u["carol"], q["quadratics"], datetime(2024, 12, 4, 8), 19, 20)
+    make_score(session, u["carol"], q["lenses"], datetime(2025, 1, 1, 0, 0, 0), 6, 6)
+    # eve: first ever attempt in December. dave: never.
+    s["e1"] = make_score(session, u["eve"], q["triangles"], datetime(2024, 12, 20, 8), 8, 8)
+    # The admin's perfect score must not count for ranks or cohort sizes.
+    make_score(session, u["admin"], q["quadratics"], datetime(2024, 12, 6, 8), 10, 10)
+    session.commit()
+    return {"q": q, "u": u, "s": s}
+
+
+def test_quiz_best_percentages(session, world):
+    q = world["q"]
+    assert quiz_best_percentages(session, DEC) == {
+        q["quadratics"].id: [90.0, 90.0, 95.0],  # 18/20 bob, 9/10 alice, 19/20 carol; no admin
+        q["linear"].id: [0.0],  # 0/0 counts as 0
+        q["triangles"].id: [50.0, 100.0],  # 4/8, 8/8
+        q["lenses"].id: [50.0, 50.0],  # 3/6 == 2/4; carol's January 6/6 excluded
+    }
+
+
+def test_full_report_of_alice(session, world):
+    u, s = world["u"], world["s"]
+    report = build_report(session, u["alice"].id, DEC)
+    json.dumps(report)  # the API returns it as is
+    expected = {
+        "user": {
+            "id": u["alice"].id,
+            "username": "alice",
+            "email": "alice@example.test",
+            "full_name": "Alice Able",
+            "qualification": "B.Sc.",
+        },
+        "month_year": "2024-12",
+        "month_label": "December 2024",
+        "empty": False,
+        # 6+9+4+3 = 22 of 10+10+8+6 = 34; 22/34 = 64.705...%
+        "totals": {"attempts": 4, "questions": 34, "correct": 22, "average_percent": 64.71},
+        "subjects": [
+            # 19 of 28 = 67.857...%
+            {
+                "subject_id": world_subject_id(session, "Mathematics"),
+                "name": "Mathematics",
+                "attempts": 3,
+                "questions": 28,
+                "correct": 19,
+                "average_percent": 67.86,
+            },
+            {
+                "subject_id": world_subject_id(session, "Physics"),
+                "name": "Physics",
+                "attempts": 1,
+                "questions": 6,
+                "correct": 3,
+                "average_percent": 50.0,
+            },
+        ],
+        "attempts": [
+            # Quadratics bests [90 alice, 90 bob, 95 carol]: 60% is beaten by bob and carol
+            # (alice's own 90 does not count) -> #3 of 3.
+            attempt(
+                s["a1"], "2024-12-02T10:00:00", "Mathematics", "Algebra", "Quadratics", 60.0, 3, 3
+            ),
+            # 90% is beaten only by carol's 95; ties with bob -> #2 of 3.
+            attempt(
+                s["a2"], "2024-12-05T09:00:00", "Mathematics", "Algebra", "Quadratics", 90.0, 2, 3
+            ),
+            # Triangles [50 alice, 100 eve] -> #2 of 2.
+            attempt(
+                s["a3"], "2024-12-05T18:00:00", "Mathematics", "Geometry", "Triangles", 50.0, 2, 2
+            ),
+            # Lenses [50 alice, 50 bob] tie -> #1 of 2; at the month's last second it counts.
+            attempt(s["a4"], "2024-12-31T23:59:59", "Physics", "Optics", "Lenses", 50.0, 1, 2),
+        ],
+        "chapters": [
+            # Algebra 15/20 = 75%, Geometry 4/8 = 50%, Optics 3/6 = 50%
+            chapter(session, "Algebra", "Mathematics", 2, 20, 15, 75.0),
+            chapter(session, "Geometry", "Mathematics", 1, 8, 4, 50.0),
+            chapter(session, "Optics", "Physics", 1, 6, 3, 50.0),
+        ],
+        "days_active": 3,  # 2nd, 5th (twice), 31st
+        # November: 5/10 + 3/10 = 8 of 20 = 40%
+        "previous": {
+            "month_year": "2024-11",
+            "month_label": "November 2024",
+            "attempts": 2,
+            "questions": 20,
+            "correct": 8,
+            "average_percent": 40.0,
+        },
+        # 4 - 2 = 2 attempts; 64.71 - 40.0 = 24.71 points
+        "change": {"attempts": 2, "average_percent": 24.71},
+        "first_month": False,
+    }
+    insights, recommendations = report.pop("insights"), report.pop("recommendations")
+    assert report == expected
+    text = " ".join(insights)
+    assert "strongest subject was Mathematics at 67.86%" in text
+    assert "weakest subject was Physics at 50%" in text
+    assert "Geometry (50%)" in text and "Optics (50%)" in text
+    assert "improved by 24.7 points" in text
+    assert "active on 3 days" in text
+    assert "You ranked #1 of 2 on Lenses." in insights
+    recs = " ".join(recommendations)
+    assert "Physics" in recs and "Geometry" in recs and "Optics" in recs
+    assert "Practise more regularly" in recs  # 3 days < 4
+
+
+def world_subject_id(session, name):
+    return session.scalar(select(Subject.id).where(Subject.name == name))
+
+
+def attempt(score, date, subject, chapter_name, quiz, percent, rank, of):
+    return {
+        "score_id": score.id,
+        "date": date,
+        "subject": subject,
+        "chapter": chapter_name,
+        "quiz": quiz,
+        "quiz_id": score.quiz_id,
+        "scored": score.total_scored,
+        "total": score.total_questions,
+        "percent": percent,
+        "rank": rank,
+        "of": of,
+    }
+
+
+def chapter(session, name, subject, attempts, questions, correct, average):
+    return {
+        "chapter_id": session.scalar(select(Chapter.id).where(Chapter.name == name)),
+        "name": name,
+        "subject": subject,
+        "attempts": attempts,
+        "questions": questions,
+        "correct": correct,
+        "average_percent": average,
+    }
+
+
+def test_ranks_ties_repeats_and_zero_questions(session, world):
+    u = world["u"]
+    reports = build_reports(session, [u["bob"].id, u["carol"].id, u["eve"].id], DEC)
+    bob = [(a["quiz"], a["percent"], a["rank"], a["of"]) for a in reports[u["bob"].id]["attempts"]]
+    assert bob == [
+        ("Quadratics", 90.0, 2, 3),  # ties alice's best 90, below carol's 95
+        ("Lenses", 50.0, 1, 2),  # 2/4 ties alice's 3/6
+        ("Linear equations", 0.0, 1, 1),  # 0/0 questions is 0%
+    ]
+    carol = reports[u["carol"].id]["attempts"]
+    assert [(a["rank"], a["of"]) for a in carol] == [(1, 3)]  # the admin's 100% is not counted
+    eve = reports[u["eve"].id]["attempts"]
+    assert [(a["percent"], a["rank"], a["of"]) for a in eve] == [(100.0, 1, 2)]
+    # bob: 18+2+0 = 20 of 20+4+0 = 24 = 83.33%; Mathematics 18/20 = 90%, Physics 2/4 = 50%
+    assert reports[u["bob"].id]["totals"] == {
+        "attempts": 3,
+        "questions": 24,
+        "correct": 20,
+        "average_percent": 83.33,
+    }
+    assert [(x["name"], x["average_percent"]) for x in reports[u["bob"].id]["subjects"]] == [
+        ("Mathematics", 90.0),
+        ("Physics", 50.0),
+    ]
+
+
+def test_equal_fractions_share_a_rank(session):
+    subject = make_subject(session, "Chemistry")
+    quiz = make_quiz(session, make_chapter(session, subject, "Acids"), "Thirds")
+    one, two = make_user(session), make_user(session)
+    make_score(session, one, quiz, datetime(2024, 12, 1), 1, 3)
+    make_score(session, two, quiz, datetime(2024, 12, 2), 2, 6)
+    reports = build_reports(session, [one.id, two.id], DEC)
+    # 1/3 and 2/6 are both 33.33...%: neither beats the other.
+    assert [reports[x.id]["attempts"][0]["rank"] for x in (one, two)] == [1, 1]
+    assert reports[one.id]["attempts"][0]["percent"] == 33.33
+
+
+def test_month_boundaries(session, world):
+    u = world["u"]
+    carol = build_report(session, u["carol"].id, DEC)
+    # Only the 4 December attempt: 19/20. November's last second is "previous".
+    assert carol["totals"] == {
+        "attempts": 1,
+        "questions": 20,
+        "correct": 19,
+        "average_percent": 95.0,
+    }
+    assert carol["previous"]["attempts"] == 1 and carol["previous"]["average_percent"] == 50.0
+    # 1 - 1 = 0 attempts, 95 - 50 = 45 points
+    assert carol["change"] == {"attempts": 0, "average_percent": 45.0}
+    january = build_report(session, u["carol"].id, JAN)
+    assert [a["date"] for a in january["attempts"]] == ["2025-01-01T00:00:00"]
+    assert january["previous"]["month_year"] == "2024-12"
+    assert january["previous"]["attempts"] == 1
+
+
+def test_previous_month_and_first_month(session, world):
+    u = world["u"]
+    reports = build_reports(session, [u["bob"].id, u["eve"].id, u["dave"].id], DEC)
+    bob, eve, dave = (reports[u[k].id] for k in ("bob", "eve", "dave"))
+    # bob: active in October but not November -> no comparison, not his first month.
+    assert bob["previous"]["attempts"] == 0 and bob["change"] is None
+    assert bob["first_month"] is False
+    assert eve["first_month"] is True and eve["change"] is None
+    assert any("first month" in line for line in eve["insights"])
+    assert dave["first_month"] is True
+
+
+def test_empty_month(session, world):
+    dave = build_report(session, world["u"]["dave"].id, DEC)
+    assert dave["empty"] is True
+    assert dave["totals"] == {"attempts": 0, "questions": 0, "correct": 0, "average_percent": 0.0}
+    assert dave["subjects"] == [] and dave["attempts"] == [] and dave["chapters"] == []
+    assert dave["days_active"] == 0 and dave["change"] is None
+    assert len(dave["insights"]) == 1 and "December 2024" in dave["insights"][0]
+    assert any("quiz" in line for line in dave["recommendations"])
+
+
+def test_admins_and_unknown_ids_are_absent(session, world):
+    u = world["u"]
+    reports = build_reports(session, [u["admin"].id, 999_999, u["alice"].id], DEC)
+    assert list(reports) == [u["alice"].id]
+    assert build_report(session, 999_999, DEC) is None
+    assert build_reports(session, [], DEC) == {}
+
+
+def test_precomputed_quiz_best_gives_the_same_reports(session, world):
+    ids = [x.id for x in world["u"].values()]
+    best = quiz_best_percentages(session, DEC)
+    assert build_reports(session, ids, DEC, best) == build_reports(session, ids, DEC)
+
+
+def _count_queries(session, fn):
+    statements = []
+    engine = session.get_bind()
+
+    def listener(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return statements
+
+
+def test_query_count_is_bounded_per_chunk(session):
+    subject = make_subject(session, "History")
+    chapters = [make_chapter(session, subject, f"Era {i}") for i in range(3)]
+    quizzes = [make_quiz(session, chapters[i % 3], f"Quiz {i}") for i in range(6)]
+    learners = [make_user(session) for _ in range(50)]
+    for n, learner in enumerate(learners):
+        for k in range(3):
+            make_score(
+                session, learner, quizzes[(n + k) % 6], datetime(2024, 12, 1 + k, n % 24), n % 7, 10
+            )
+        make_score(session, learner, quizzes[n % 6], datetime(2024, 11, 5), 5, 10)
+    session.commit()
+    best = quiz_best_percentages(session, DEC)
+    ids = [x.id for x in learners]
+
+    small = _count_queries(session, lambda: build_reports(session, ids[:5], DEC, best))
+    large_result = {}
+    large = _count_queries(
+        session, lambda: large_result.update(build_reports(session, ids, DEC, best))
+    )
+    assert len(small) == len(large) == 3  # users, month attempts, earlier months
+    assert len(large_result) == 50
+    computed = _count_queries(session, lambda: build_reports(session, ids, DEC))
+    assert len(computed) == len(large) + 1  # the run-wide best lists, once
+
+
+def _report_stub(**overrides) -> dict:
+    report = {
+        "month_label": "December 2024",
+        "empty": False,
+        "totals": {"attempts": 6, "questions": 60, "correct": 45, "average_percent": 75.0},
+        "subjects": [
+            {"name": "Biology", "average_percent": 75.0},
+        ],
+        "chapters": [],
+        "attempts": [],
+        "days_active": 5,
+        "previous": {"month_label": "November 2024", "attempts": 4, "average_percent": 72.0},
+        "change": {"attempts": 2, "average_percent": 3.0},
+        "first_month": False,
+    }
+    report.update(overrides)
+    return report
+
+
+@pytest.mark.parametrize(
+    ("change", "first_month", "expected"),
+    [
+        ({"attempts": 2, "average_percent": 3.0}, False, "held steady at 75%"),
+        ({"attempts": 2, "average_percent": -4.99}, False, "held steady"),
+        ({"attempts": -1, "average_percent": -12.5}, False, "dropped by 12.5 points"),
+        ({"attempts": 1, "average_percent": 5.0}, False, "improved by 5.0 points"),
+        (None, True, "first month"),
+        (None, False, "no quizzes in November 2024"),
+    ],
+)
+def test_trend_wording(change, first_month, expected):
+    insights, recommendations = insights_for(_report_stub(change=change, first_month=first_month))
+    assert any(expected in line for line in insights), insights
+    assert recommendations  # always at least one piece of advice
+
+
+def test_single_subject_and_regular_learner():
+    insights, recommendations = insights_for(_report_stub())
+    assert "All your quizzes were in Biology, averaging 75%." in insights
+    assert not any("regularly" in line for line in recommendations)  # 5 days >= 4
+    assert not any("ranked" in line for line in insights)  # no cohort of two or more
