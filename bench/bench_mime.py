@@ -1,0 +1,267 @@
+"""Time the ways of rendering a report and building its MIME message; print the medians.
+
+Run from the project root: .venv/bin/python bench/bench_mime.py [runs]
+Every MIME variant is parsed back with email.parser and must give the same HTML and text.
+"""
+
+import base64
+import binascii
+import hashlib
+import statistics
+import sys
+import time
+from datetime import UTC
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.parser import BytesParser
+from email.utils import format_datetime
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import css_inline  # noqa: E402
+
+from webapp import rendering  # noqa: E402
+from webapp.insights import insights_for  # noqa: E402
+
+FROM = "Quiz Reports <reports@quiz.example>"
+TO_ADDR = "zoe.lindqvist@example.test"
+TO_NAME = "Zoë Lindqvist"
+MESSAGE_ID = "<report-2024-12-42.5f0c@quiz.example>"
+DATE = datetime(2025, 1, 1, 8, 0, 0)
+
+
+def realistic_report() -> dict:
+    """A learner with 25 attempts over 3 subjects and 6 chapters, like a busy month."""
+    chapters = [
+        ("Mathematics", "Algebra"),
+        ("Mathematics", "Geometry"),
+        ("Physics", "Optics"),
+        ("Physics", "Mechanics"),
+        ("Chemistry", "Acids and bases"),
+        ("Chemistry", "Organic chemistry"),
+    ]
+    attempts = []
+    for i in range(25):
+        subject, chapter = chapters[i % 6]
+        total = 10 + (i % 3) * 5
+        scored = (i * 7) % (total + 1)
+        attempts.append(
+            {
+                "score_id": 1000 + i,
+                "date": datetime(2024, 12, 1 + i, 9 + i % 12, i % 60).isoformat(),
+                "subject": subject,
+                "chapter": chapter,
+                "quiz": f"{chapter} practice set {i // 6 + 1}",
+                "quiz_id": 100 + i,
+                "scored": scored,
+                "total": total,
+                "percent": round(scored * 100.0 / total, 2),
+                "rank": 1 + i % 9,
+                "of": 40 + i,
+            }
+        )
+
+    def totals(rows):
+        q = sum(a["total"] for a in rows)
+        c = sum(a["scored"] for a in rows)
+        return {
+            "attempts": len(rows),
+            "questions": q,
+            "correct": c,
+            "average_percent": round(c * 100.0 / q, 2),
+        }
+
+    subjects = sorted({s for s, _ in chapters})
+    report = {
+        "user": {
+            "id": 42,
+            "username": "zoe",
+            "email": TO_ADDR,
+            "full_name": TO_NAME,
+            "qualification": "B.Sc. Physics",
+        },
+        "month_year": "2024-12",
+        "month_label": "December 2024",
+        "empty": False,
+        "totals": totals(attempts),
+        "subjects": [
+            {"subject_id": n, "name": s, **totals([a for a in attempts if a["subject"] == s])}
+            for n, s in enumerate(subjects, 1)
+        ],
+        "attempts": attempts,
+        "chapters": [
+            {
+                "chapter_id": n,
+                "name": c,
+                "subject": s,
+                **totals([a for a in attempts if a["chapter"] == c]),
+            }
+            for n, (s, c) in enumerate(chapters, 1)
+        ],
+        "days_active": 25,
+        "previous": {
+            "month_year": "2024-11",
+            "month_label": "November 2024",
+            "attempts": 18,
+            "questions": 220,
+            "correct": 120,
+            "average_percent": 54.55,
+        },
+        "change": None,
+        "first_month": False,
+    }
+    report["change"] = {
+        "attempts": 25 - 18,
+        "average_percent": round(report["totals"]["average_percent"] - 54.55, 2),
+    }
+    report["insights"], report["recommendations"] = insights_for(report)
+    return report
+
+
+def email_message(rendered, cte: str | None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = FROM
+    msg["To"] = f"{TO_NAME} <{TO_ADDR}>"
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(DATE.replace(tzinfo=UTC))
+    msg["Message-ID"] = MESSAGE_ID
+    kw = {"cte": cte} if cte else {}
+    msg.set_content(rendered.text, **kw)
+    msg.add_alternative(rendered.html, subtype="html", **kw)
+    msg.set_boundary("=_qr_" + hashlib.sha256(MESSAGE_ID.encode()).hexdigest()[:32])
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def compat32_mime(rendered) -> bytes:
+    msg = MIMEMultipart("alternative")
+    msg["From"] = FROM
+    msg["To"] = f"{TO_NAME} <{TO_ADDR}>"
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(DATE.replace(tzinfo=UTC))
+    msg["Message-ID"] = MESSAGE_ID
+    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))  # utf-8 means base64 in compat32
+    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
+    msg.set_boundary("=_qr_" + hashlib.sha256(MESSAGE_ID.encode()).hexdigest()[:32])
+    return msg.as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
+
+
+def template(rendered) -> bytes:
+    return rendering.build_message(
+        rendered,
+        from_addr=FROM,
+        to_addr=TO_ADDR,
+        to_name=TO_NAME,
+        message_id=MESSAGE_ID,
+        date=DATE,
+    )
+
+
+def _b64_binascii(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+
+
+def _b64_encodebytes(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def check(raw: bytes, rendered, *, adds_final_newline: bool = False) -> None:
+    """The message parses back to the same parts, with CRLF line ends only."""
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    parsed = rendering.parse_message(raw)
+    html, text = rendered.html, rendered.text
+    if adds_final_newline:
+        # EmailMessage.set_content ends every text part with a newline: not byte-exact.
+        html, text = (s if s.endswith("\n") else s + "\n" for s in (html, text))
+    assert parsed["html"] == html, "html differs"
+    assert parsed["text"] == text, "text differs"
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert msg["Subject"] == rendered.subject
+    assert msg.get_content_type() == "multipart/alternative"
+    kinds = [p.get_content_type() for p in msg.iter_parts()]
+    assert kinds == ["text/plain", "text/html"], kinds
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()  # warm up
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    report = realistic_report()
+    rendered = rendering.render_report(report)
+    print(
+        f"Python {sys.version.split()[0]}, css-inline {version('css-inline')}, "
+        f"Jinja2 {version('Jinja2')}"
+    )
+    print(
+        f"report: {len(report['attempts'])} attempts, html {len(rendered.html)} chars, "
+        f"text {len(rendered.text)} chars; median of {runs} runs\n"
+    )
+
+    template_html = rendering.env.get_template("email/report.html")
+    context = {
+        "report": report,
+        "user": report["user"],
+        "name": report["user"]["full_name"],
+        "totals": report["totals"],
+        "subject": rendering.report_subject(report),
+        "change_line": rendering._change_line(report),
+    }
+    raw_html = template_html.render(context)
+    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+    assert inliner.inline(raw_html) == css_inline.inline(
+        raw_html, keep_at_rules=True, load_remote_stylesheets=False
+    )
+    print("render")
+    for name, fn in [
+        ("jinja2 html template only", lambda: template_html.render(context)),
+        (
+            "css_inline.inline (new inliner per call)",
+            lambda: css_inline.inline(raw_html, keep_at_rules=True, load_remote_stylesheets=False),
+        ),
+        ("CSSInliner reused", lambda: inliner.inline(raw_html)),
+        ("render_report (both templates + inline)", lambda: rendering.render_report(report)),
+    ]:
+        print(f"  {name:48s} {median_ms(fn, runs):8.3f} ms")
+
+    assert _b64_binascii(rendered.html) == _b64_encodebytes(rendered.html)
+    print("\nbase64 body lines")
+    for name, fn in [
+        ("base64.encodebytes + CRLF replace", lambda: _b64_encodebytes(rendered.html)),
+        ("binascii.b2a_base64 + 76-char slices", lambda: _b64_binascii(rendered.html)),
+    ]:
+        print(f"  {name:48s} {median_ms(fn, runs):8.3f} ms")
+
+    print("\nMIME message (each verified by parsing it back)")
+    variants = [
+        ("EmailMessage, default policy, auto CTE", lambda: email_message(rendered, None)),
+        (
+            "EmailMessage, default policy, quoted-printable",
+            lambda: email_message(rendered, "quoted-printable"),
+        ),
+        ("EmailMessage, default policy, base64", lambda: email_message(rendered, "base64")),
+        ("compat32 MIMEMultipart, base64", lambda: compat32_mime(rendered)),
+        ("byte template, base64 (rendering.build_message)", lambda: template(rendered)),
+    ]
+    for name, fn in variants:
+        check(fn(), rendered, adds_final_newline=name.startswith("EmailMessage"))
+        print(f"  {name:48s} {median_ms(fn, runs):8.3f} ms")
+    assert template(rendered) == template(rendered)  # deterministic
+
+
+if __name__ == "__main__":
+    main()
