@@ -1,0 +1,146 @@
+"""The capture server of `make run`: what lands in the outbox and how it is read back."""
+
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from webapp.capture import count_outbox
+from webapp.capture import list_outbox
+from webapp.capture import read_captured
+from webapp.capture import start_capture_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def message(to: str, subject: str) -> bytes:
+    return (
+        f"From: Quiz Reports <reports@quiz.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '-')}@quiz.example>\r\n\r\nBody of {subject}\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return tmp_path / "outbox"
+
+
+@pytest.fixture
+def capture(outbox):
+    controller = start_capture_server(outbox, port=0)
+    yield controller
+    controller.stop()
+
+
+def send(port: int, to: str, subject: str) -> bytes:
+    data = message(to, subject)
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="test", timeout=5) as smtp:
+        smtp.sendmail("reports@quiz.example", [to], data)
+    return data
+
+
+def test_captured_messages_are_listed_newest_first(capture, outbox):
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    first = send(capture.port, "ada@example.test", "May report")
+    second = send(capture.port, "bob@example.test", "June report")
+
+    listed = list_outbox(outbox)
+    assert [m.subject for m in listed] == ["June report", "May report"]
+    newest = listed[0]
+    assert newest.to == "bob@example.test"
+    assert newest.mail_from == "reports@quiz.example"
+    assert newest.rcpt_to == ("bob@example.test",)
+    assert newest.message_id == "<June-report@quiz.example>"
+    assert before < listed[1].received_at <= newest.received_at <= datetime.now(UTC)
+
+    stored = read_captured(outbox, newest.id)
+    assert stored.endswith(second)
+    assert stored.startswith(
+        b"X-Capture-Mail-From: reports@quiz.example\r\nX-Capture-Rcpt-To: bob@example.test\r\n"
+    )
+    assert newest.size == len(stored)
+    assert read_captured(outbox, listed[1].id).endswith(first)
+
+    assert [m.id for m in list_outbox(outbox, limit=1, offset=1)] == [listed[1].id]
+    assert count_outbox(outbox) == 2
+
+
+def test_nothing_but_whole_eml_files_is_listed(capture, outbox):
+    send(capture.port, "ada@example.test", "Only one")
+    (outbox / ".20990101T000000.000000Z-0123456789abcdef0123456789abcdef.tmp").write_bytes(b"x")
+    (outbox / "notes.eml").write_bytes(b"Subject: stray\r\n\r\n")
+    assert [m.subject for m in list_outbox(outbox)] == ["Only one"]
+
+
+def test_an_outbox_that_does_not_exist_is_empty(tmp_path):
+    assert list_outbox(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../secret",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "20241201T101112.123456Z-0123456789abcdef0123456789abcdef/../../x",
+        "20241201T101112.123456Z-0123456789abcdef0123456789abcdef.eml",
+        "notes",
+        "",
+    ],
+)
+def test_read_captured_refuses_names_that_are_not_ids(outbox, name):
+    outbox.mkdir()
+    with pytest.raises(ValueError):
+        read_captured(outbox, name)
+
+
+def test_read_captured_of_an_unknown_id_is_a_key_error(outbox):
+    with pytest.raises(KeyError):
+        read_captured(outbox, "20241201T101112.123456Z-0123456789abcdef0123456789abcdef")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_module_runs_in_the_foreground_and_stops_on_sigterm(outbox):
+    port = free_port()
+    env = {**os.environ, "OUTBOX_DIR": str(outbox), "SMTP_PORT": str(port)}
+    env.pop("SMTP_SERVER", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp.capture"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                send(port, "ada@example.test", "From the foreground")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "captured " in err and "From the foreground" in err
+    assert [m.subject for m in list_outbox(outbox)] == ["From the foreground"]
