@@ -16,6 +16,7 @@ from tests.factories import make_subject
 from tests.factories import make_user
 from webapp.insights import insights_for
 from webapp.months import Month
+from webapp.rendering import InvalidAddressError
 from webapp.rendering import RenderedReport
 from webapp.rendering import build_message
 from webapp.rendering import parse_message
@@ -347,12 +348,17 @@ def test_extra_headers():
         {"to_addr": "not an address"},
         {"to_addr": ""},
         {"to_addr": "<alice@example.test>"},
+        {"to_addr": None},
+        {"to_addr": "josé@example.test"},
+        {"to_addr": "a..b@example.test"},
+        {"from_addr": "Quiz Reports"},
         {"message_id": "report-without-brackets@quiz.example"},
         {"message_id": "<a@b>\r\nBcc: victim@example.test"},
     ],
 )
 def test_unusable_address_or_message_id_is_refused(kw):
-    with pytest.raises(ValueError):
+    expected = InvalidAddressError if "to_addr" in kw or "from_addr" in kw else ValueError
+    with pytest.raises(expected):
         message(render_report(make_report()), **kw)
 
 
