@@ -6,8 +6,10 @@ from flask import jsonify
 from flask import make_response
 from flask import render_template
 from flask import request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import ServiceUnavailable
 
 
 def wants_json() -> bool:
@@ -41,7 +43,21 @@ def _handle_unexpected(exc: Exception):
     )
 
 
+def _handle_database_down(exc: OperationalError):
+    # The transaction is rolled back with the session at teardown: nothing half-written.
+    current_app.logger.warning(
+        "Database unavailable on %s %s: %s", request.method, request.path, exc.orig
+    )
+    error = ServiceUnavailable(
+        "The database is unavailable right now; nothing was changed. Try again in a minute."
+    )
+    response = _handle_http(error)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers for every HTTP error and for anything unexpected."""
     app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(OperationalError, _handle_database_down)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,96 @@
+"""The reaper: recovers work that Huey lost (a killed worker, an emptied queue).
+
+Runs at consumer start and periodically on the one consumer that runs periodic tasks.
+"""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy import update
+
+from webapp import progress
+from webapp import sending
+from webapp.models import Delivery
+from webapp.models import ReportRun
+from webapp.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# How long a run may show no progress before its pending work is enqueued again.
+STALL_SECONDS = 60
+
+
+def release_expired_leases(session) -> tuple[int, int]:
+    """Expired claims go back to pending, or to unknown if the data may have reached SMTP."""
+    now = utcnow()
+    expired = Delivery.state == "sending", Delivery.lease_until < now
+    back = session.execute(
+        update(Delivery)
+        .where(*expired, Delivery.data_sent.is_(False))
+        .values(
+            state="pending",
+            lease_until=None,
+            updated_at=now,
+            last_error="worker stopped before sending; queued again",
+        )
+    ).rowcount
+    unknown = session.execute(
+        update(Delivery)
+        .where(*expired, Delivery.data_sent.is_(True))
+        .values(
+            state="unknown",
+            lease_until=None,
+            updated_at=now,
+            last_error="worker stopped after the message was handed to the SMTP server; "
+            "it may have arrived. Use Resend to send it again.",
+        )
+    ).rowcount
+    session.commit()
+    return back, unknown
+
+
+def _stalled(run: ReportRun, now) -> bool:
+    snap = progress.read(run.task_id)
+    if snap is None or not snap.get("updated_at"):
+        return True
+    from datetime import datetime
+
+    last = datetime.fromisoformat(snap["updated_at"])
+    return now - last > timedelta(seconds=STALL_SECONDS)
+
+
+def reap(session, config) -> dict:
+    """One pass: release leases, re-drive stalled runs, close finished ones."""
+    import tasks
+
+    back, unknown = release_expired_leases(session)
+    now = utcnow()
+    redriven = closed = 0
+    runs = session.scalars(select(ReportRun).where(ReportRun.state.in_(("queued", "running"))))
+    for run in list(runs):
+        if run.state == "queued":
+            if now - run.created_at > timedelta(seconds=STALL_SECONDS):
+                tasks.process_all_reports(run.month, run.id)
+                redriven += 1
+            continue
+        if sending.finish_if_complete(session, run.id):
+            closed += 1
+            continue
+        if _stalled(run, now):
+            ids = list(
+                session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.run_id == run.id, Delivery.state == "pending")
+                    .order_by(Delivery.user_id)
+                )
+            )
+            size = config["REPORT_CHUNK_SIZE"]
+            for i in range(0, len(ids), size):
+                tasks.send_report_chunk(run.id, ids[i : i + size])
+            progress.refresh(session, run)
+            redriven += 1
+    result = {"released": back, "unknown": unknown, "redriven": redriven, "closed": closed}
+    if any(result.values()):
+        log.info("reaper: %s", result)
+    return result
