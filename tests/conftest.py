@@ -11,7 +11,7 @@ os.environ.pop("REDIS_URL", None)
 
 import pytest  # noqa: E402
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.services"]
 
 from webapp import create_app  # noqa: E402
 from webapp import db  # noqa: E402

@@ -10,6 +10,7 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -319,8 +320,14 @@ class SmtpSession:
         if smtp is not None:
             smtp.close()
 
-    def send(self, from_addr: str, to_addr: str, message: bytes) -> tuple[int, str]:
-        """Mail one complete RFC 5322 message to one recipient; the server's final reply."""
+    def send(
+        self, from_addr: str, to_addr: str, message: bytes, before_data: Callable | None = None
+    ) -> tuple[int, str]:
+        """Mail one complete RFC 5322 message to one recipient; the server's final reply.
+
+        before_data is called once the server has said 354, just before the message goes
+        out: the caller records that from here on the message may arrive.
+        """
         if not isinstance(message, bytes | bytearray):
             raise TypeError("message must be bytes")
         sender = _envelope_address(from_addr)
@@ -333,7 +340,7 @@ class SmtpSession:
         self._reset_if_reused()
         self.open()
         try:
-            return self._guarded(self._transaction, sender, recipient, data)
+            return self._guarded(self._transaction, sender, recipient, data, before_data)
         except PermanentRecipientError:
             raise  # the connection is healthy; the next send starts with RSET
         except BaseException:
@@ -444,7 +451,9 @@ class SmtpSession:
         except OSError as exc:
             raise network_error(exc, "auth", s) from None
 
-    def _transaction(self, sender: str, recipient: str, data: bytes) -> tuple[int, str]:
+    def _transaction(
+        self, sender: str, recipient: str, data: bytes, before_data: Callable | None = None
+    ) -> tuple[int, str]:
         s = self.settings
         smtp = self._smtp
         assert smtp is not None
@@ -464,6 +473,8 @@ class SmtpSession:
             code, text = smtp.getreply()
             if code != 354:
                 raise reply_error(step, code, text, s)
+            if before_data is not None:
+                before_data()
             step = "send"
             smtp.send(data)
             # From here on the server has the whole message, final dot included.

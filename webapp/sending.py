@@ -250,8 +250,15 @@ def _tally(outcome: ChunkOutcome, result: str, delivery_id: int, config) -> None
 
 def _deliver(session, config, smtp, delivery_id, mail_from, to_addr, message: bytes):
     """Send one claimed delivery and record the outcome; returns what happened."""
+
+    def mark_handed_over():
+        # Past this point a lost reply means "maybe delivered": the reaper must not resend.
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(data_sent=True))
+        session.commit()
+        _fault_point("before_data")
+
     try:
-        code, _text = smtp.send(mail_from, to_addr, message)
+        code, _text = smtp.send(mail_from, to_addr, message, before_data=mark_handed_over)
     except UnknownOutcomeError as exc:
         _finish(
             session,

@@ -1,0 +1,197 @@
+"""Runs through a real huey_consumer process and the web app, on each supported backend."""
+
+import time
+from collections import Counter
+from email import message_from_bytes
+from email.utils import parseaddr
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from tests.conftest import make_test_config
+from tests.factories import make_admin
+from tests.harness import api
+from tests.harness import free_port
+from tests.harness import stack_env
+from tests.harness import start_consumer
+from tests.harness import start_web
+from tests.harness import wait_until
+from webapp import create_app
+from webapp import db
+from webapp import demo
+from webapp.models import Delivery
+from webapp.models import User
+from webapp.months import Month
+from webapp.tokens import create_token
+
+LEARNERS = 60
+
+
+def prepare_database(tmp_path, database_url: str, learners: int = LEARNERS) -> dict:
+    """Tables, demo learners and an admin token, written in-process to the shared database."""
+    app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
+    with app.app_context():
+        db.create_all()
+        session = db.get_session()
+        demo.seed(session, users=learners, months=2, seed=3, attempts=6)
+        admin = make_admin(session)
+        session.commit()
+        token = create_token(session, admin)[1]
+        emails = set(session.scalars(select(User.email).where(User.role == "user")))
+    app.extensions["db_engine"].dispose()
+    return {"app": app, "token": token, "emails": emails}
+
+
+class Stack:
+    """Web app and consumer(s) of one test, stopped (and their logs shown) at the end."""
+
+    def __init__(self, tmp_path, env):
+        self.tmp_path, self.env, self.procs = tmp_path, env, []
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def start(self, consumers: int = 1):
+        for i in range(consumers):
+            # Only the first consumer runs periodic tasks (the reaper); the rest take -n.
+            extra = () if i == 0 else ("-n",)
+            self.procs.append(start_consumer(self.env, self.tmp_path, f"consumer{i}", *extra))
+        self.procs.append(start_web(self.env, self.tmp_path, self.port))
+        return self
+
+    def stop(self):
+        for p in self.procs:
+            p.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log()[-4000:]}" for p in self.procs)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    stacks = []
+
+    def make(env, consumers=1):
+        s = Stack(tmp_path, env).start(consumers)
+        stacks.append(s)
+        return s
+
+    yield make
+    for s in stacks:
+        s.stop()
+
+
+def recipients(smtp_server) -> Counter:
+    return Counter(parseaddr(message_from_bytes(m.data)["To"])[1] for m in smtp_server.messages)
+
+
+def run_month_and_check(stack: Stack, world: dict, smtp_server, database_url: str, tmp_path):
+    """POST a run, poll it to SUCCESS, check every learner got exactly one message."""
+    month = str(Month.last_full())
+    started = time.perf_counter()
+    status, body, _ = api(
+        stack.base,
+        "POST",
+        "/scheduled/generate-all-monthly-reports",
+        world["token"],
+        {"month_year": month},
+    )
+    assert status == 202, body
+    task_id = body["task_id"]
+
+    def finished():
+        code, data, _ = api(stack.base, "GET", f"/scheduled/task-status/{task_id}", world["token"])
+        assert code == 200, data
+        return data if data["state"] in ("SUCCESS", "FAILURE") else None
+
+    try:
+        data = wait_until(finished, timeout=90, interval=0.2)
+    except AssertionError:
+        pytest.fail(f"run did not finish\n{stack.logs()}")
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(world['emails'])} learners: POST to SUCCESS in {elapsed:.2f} s")
+    assert data["state"] == "SUCCESS", data
+    summary = data["result"]["summary"]
+    got = recipients(smtp_server)
+    assert set(got) == world["emails"], stack.logs()
+    assert max(got.values()) == 1, "a learner was mailed twice"
+    assert summary["successful"] == len(smtp_server.messages) == len(world["emails"])
+    assert summary["failed"] == 0 and summary["success_rate"] == 100.0
+
+    # The ledger agrees: every delivery sent, none left in flight.
+    app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
+    with app.app_context():
+        states = dict(
+            db.get_session()
+            .execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+            .all()
+        )
+    app.extensions["db_engine"].dispose()
+    assert states == {"sent": len(world["emails"])}
+
+    # Starting the finished month again mails nobody twice.
+    status, body, _ = api(
+        stack.base,
+        "POST",
+        "/scheduled/generate-all-monthly-reports",
+        world["token"],
+        {"month_year": month},
+    )
+    assert status == 202 and body["total"] == 0
+    time.sleep(1)
+    assert len(smtp_server.messages) == len(world["emails"])
+    return data
+
+
+@pytest.mark.consumer
+def test_run_on_the_embedded_sqlite_queue(tmp_path, smtp_server, stack):
+    url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    world = prepare_database(tmp_path, url)
+    env = stack_env(
+        tmp_path,
+        smtp_server.port,
+        DATABASE_URL=url,
+        HUEY_SQLITE_PATH=str(tmp_path / "queue.sqlite3"),
+        REPORT_CHUNK_SIZE="25",
+    )
+    env.pop("REDIS_URL", None)
+    s = stack(env)
+    run_month_and_check(s, world, smtp_server, url, tmp_path)
+
+
+@pytest.mark.consumer
+@pytest.mark.redis
+def test_run_on_redis_with_two_consumers_sharing_chunks(tmp_path, smtp_server, stack, redis_queue):
+    redis_url, name = redis_queue
+    url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    world = prepare_database(tmp_path, url)
+    env = stack_env(
+        tmp_path,
+        smtp_server.port,
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        HUEY_NAME=name,
+        REPORT_CHUNK_SIZE="5",
+    )
+    s = stack(env, consumers=2)
+    run_month_and_check(s, world, smtp_server, url, tmp_path)
+    logs = [p.log() for p in s.procs if p.name.startswith("consumer")]
+    assert all("send_report_chunk" in log for log in logs), "both consumers should take chunks"
+
+
+@pytest.mark.consumer
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_run_on_postgresql_and_redis(tmp_path, smtp_server, stack, redis_queue, postgres_url):
+    redis_url, name = redis_queue
+    world = prepare_database(tmp_path, postgres_url)
+    env = stack_env(
+        tmp_path,
+        smtp_server.port,
+        DATABASE_URL=postgres_url,
+        REDIS_URL=redis_url,
+        HUEY_NAME=name,
+        REPORT_CHUNK_SIZE="20",
+    )
+    s = stack(env)
+    run_month_and_check(s, world, smtp_server, postgres_url, tmp_path)
