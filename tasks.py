@@ -9,6 +9,7 @@ import threading
 
 from flask import Flask
 from huey import crontab
+from huey.signals import SIGNAL_INTERRUPTED
 
 from webapp.queue import huey
 
@@ -59,7 +60,7 @@ def _session():
     return get_session()
 
 
-@huey.task()
+@huey.task(retries=3, retry_delay=15)
 @in_app_context
 def process_all_reports(month_year: str | None = None, run_id: int | None = None):
     """Drive a run: mark it running and fan its deliveries out as chunk tasks.
@@ -92,7 +93,12 @@ def process_all_reports(month_year: str | None = None, run_id: int | None = None
     return {"run_id": run_id, "chunks": len(chunks)}
 
 
-@huey.task()
+# A lost database connection or a locked SQLite file makes a task fail; trying again later
+# is safe because every delivery is claimed by compare-and-set.
+DB_RETRIES = {"retries": 3, "retry_delay": 15}
+
+
+@huey.task(**DB_RETRIES)
 @in_app_context
 def send_report_chunk(run_id: int, delivery_ids: list[int]):
     """Build and mail the reports of one chunk; schedule transient failures for later."""
@@ -117,7 +123,7 @@ def send_report_chunk(run_id: int, delivery_ids: list[int]):
     return {"sent": outcome.sent, "failed": outcome.failed, "retry": len(outcome.retry_ids)}
 
 
-@huey.task()
+@huey.task(retries=3, retry_delay=15)
 @in_app_context
 def generate_and_send_user_report(user_id: int, month_year: str, run_id: int | None = None):
     """Generate and mail one learner's report; without run_id it starts that run itself."""
@@ -174,8 +180,15 @@ def send_report_email(user_id: int, month_year: str, html_content: str):
 
 
 @huey.periodic_task(crontab(minute="*"))
-@in_app_context
 def reap():
+    """Every minute, and again half a minute later: recover work Huey lost."""
+    reap_now()
+    reap_now.schedule(delay=30)
+
+
+@huey.task()
+@in_app_context
+def reap_now():
     """Give expired leases back, re-drive orphaned runs and close finished ones."""
     from webapp import reaper
 
@@ -186,6 +199,20 @@ def reap():
 def _reap_at_start():
     # A consumer that starts after a crash should not wait a minute to recover its work.
     try:
-        reap.call_local()
+        reap_now.call_local()
     except Exception:  # noqa: BLE001  (startup must not die on a transient database error)
         log.exception("reaper at start-up failed; the periodic reaper will try again")
+
+
+@huey.signal(SIGNAL_INTERRUPTED)
+def _requeue_interrupted(signal, task, *args, **kwargs):
+    # SIGTERM stops the consumer mid-task: give this process's claims back before the
+    # message went out, and put the task back on the queue for the next consumer.
+    from webapp import ledger
+
+    try:
+        with worker_app().app_context():
+            released = ledger.release_held(_session())
+        log.warning("interrupted %s: %d claim(s) released; task requeued", task.name, released)
+    finally:
+        huey.enqueue(task)

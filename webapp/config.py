@@ -64,6 +64,10 @@ class Config:
         self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 5)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
+        self.CIRCUIT_BREAKER_FAILURES = _int("CIRCUIT_BREAKER_FAILURES", 25)
+        self.MAIL_RATE_PER_SECOND = _float("MAIL_RATE_PER_SECOND", 0.0)
+        self.MAIL_RATE_PER_HOUR = _int("MAIL_RATE_PER_HOUR", 0)
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "UTC")
 
         self.SESSION_COOKIE_HTTPONLY = True

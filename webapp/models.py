@@ -157,6 +157,8 @@ class ReportRun(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     unknown: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    # Failures in a row across all workers; the circuit breaker pauses the run at a threshold.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def is_open(self) -> bool:

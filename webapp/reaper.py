@@ -4,6 +4,7 @@ Runs at consumer start and periodically on the one consumer that runs periodic t
 """
 
 import logging
+from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -54,8 +55,6 @@ def _stalled(run: ReportRun, now) -> bool:
     snap = progress.read(run.task_id)
     if snap is None or not snap.get("updated_at"):
         return True
-    from datetime import datetime
-
     last = datetime.fromisoformat(snap["updated_at"])
     return now - last > timedelta(seconds=STALL_SECONDS)
 
@@ -78,16 +77,8 @@ def reap(session, config) -> dict:
             closed += 1
             continue
         if _stalled(run, now):
-            ids = list(
-                session.scalars(
-                    select(Delivery.id)
-                    .where(Delivery.run_id == run.id, Delivery.state == "pending")
-                    .order_by(Delivery.user_id)
-                )
-            )
-            size = config["REPORT_CHUNK_SIZE"]
-            for i in range(0, len(ids), size):
-                tasks.send_report_chunk(run.id, ids[i : i + size])
+            for ids in sending.pending_chunks(session, run.id, config["REPORT_CHUNK_SIZE"]):
+                tasks.send_report_chunk(run.id, ids)
             progress.refresh(session, run)
             redriven += 1
     result = {"released": back, "unknown": unknown, "redriven": redriven, "closed": closed}

@@ -1,4 +1,4 @@
-"""The worker side of a run: claim each delivery, render once, send over one connection.
+"""The worker side of a run: render once, claim each delivery, send over one connection.
 
 Every step leaves the ledger in a final or retryable state; Huey only rings the bell.
 """
@@ -6,7 +6,6 @@ Every step leaves the ledger in a final or retryable state; Huey only rings the 
 import dataclasses
 import hashlib
 import logging
-import os
 import threading
 import zlib
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from webapp import ledger
 from webapp import progress
 from webapp.mailer import MailError
 from webapp.mailer import PermanentRecipientError
 from webapp.mailer import RunStoppingError
 from webapp.mailer import SmtpSession
 from webapp.mailer import SmtpSettings
-from webapp.mailer import TransientMailError
 from webapp.mailer import UnknownOutcomeError
 from webapp.models import DELIVERY_OPEN_STATES
 from webapp.models import Delivery
@@ -67,18 +66,8 @@ def run_quiz_best(session, run: ReportRun) -> dict:
         return cached
 
 
-def begin_run(session, run_id: int, chunk_size: int) -> list[list[int]]:
-    """Mark the run running and split its pending deliveries into chunks of ids."""
-    now = utcnow()
-    session.execute(
-        update(ReportRun)
-        .where(ReportRun.id == run_id, ReportRun.state == "queued")
-        .values(state="running", started_at=now)
-    )
-    session.commit()
-    run = session.get(ReportRun, run_id)
-    if run is None or run.state != "running":
-        return []
+def pending_chunks(session, run_id: int, chunk_size: int) -> list[list[int]]:
+    """The run's pending deliveries as chunks of ids, in learner order."""
     ids = list(
         session.scalars(
             select(Delivery.id)
@@ -86,10 +75,25 @@ def begin_run(session, run_id: int, chunk_size: int) -> list[list[int]]:
             .order_by(Delivery.user_id)
         )
     )
-    progress.refresh(session, run)
-    if not ids:
-        finish_if_complete(session, run_id)
     return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+
+
+def begin_run(session, run_id: int, chunk_size: int) -> list[list[int]]:
+    """Mark a queued run running and split its pending deliveries into chunks of ids."""
+    session.execute(
+        update(ReportRun)
+        .where(ReportRun.id == run_id, ReportRun.state == "queued")
+        .values(state="running", started_at=utcnow())
+    )
+    session.commit()
+    run = session.get(ReportRun, run_id, populate_existing=True)
+    if run is None or run.state != "running":
+        return []
+    chunks = pending_chunks(session, run_id, chunk_size)
+    progress.refresh(session, run)
+    if not chunks:
+        finish_if_complete(session, run_id)
+    return chunks
 
 
 def run_state(session, run_id: int) -> str | None:
@@ -97,44 +101,18 @@ def run_state(session, run_id: int) -> str | None:
     return session.scalar(select(ReportRun.state).where(ReportRun.id == run_id))
 
 
-def _claim(session, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
+def _due_rows(session, run_id: int, delivery_ids: list[int]):
     now = utcnow()
-    # Compare-and-set: of any number of workers holding this id, exactly one gets rowcount 1.
-    claimed = session.execute(
-        update(Delivery)
+    return session.execute(
+        select(Delivery.id, Delivery.user_id, Delivery.message_id)
         .where(
-            Delivery.id == delivery_id,
+            Delivery.id.in_(delivery_ids),
             Delivery.run_id == run_id,
             Delivery.state == "pending",
             (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
         )
-        .values(
-            state="sending",
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=Delivery.attempts + 1,
-            data_sent=False,
-            updated_at=now,
-        )
-    ).rowcount
-    session.commit()
-    return claimed == 1
-
-
-def _finish(session, delivery_id: int, **values) -> None:
-    values.setdefault("lease_until", None)
-    values["updated_at"] = utcnow()
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == "sending")
-        .values(**values)
-    )
-    session.commit()
-
-
-def _fault_point(name: str) -> None:
-    # Test-only crash points: the fault-injection suite makes a worker die exactly here.
-    if os.environ.get("FAULT_KILL_AT") == name:
-        os.kill(os.getpid(), 9)
+        .order_by(Delivery.user_id)
+    ).all()
 
 
 def send_chunk(
@@ -146,187 +124,198 @@ def send_chunk(
     """
     outcome = ChunkOutcome()
     run = session.get(ReportRun, run_id)
-    if run is None or run.state != "running":
-        return outcome
-    now = utcnow()
-    rows = session.execute(
-        select(Delivery.id, Delivery.user_id, Delivery.message_id)
-        .where(
-            Delivery.id.in_(delivery_ids),
-            Delivery.run_id == run_id,
-            Delivery.state == "pending",
-            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
-        )
-        .order_by(Delivery.user_id)
-    ).all()
+    rows = _due_rows(session, run_id, delivery_ids) if run and run.state == "running" else []
     if not rows:
-        finish_if_complete(session, run_id)
+        if run is not None:
+            finish_if_complete(session, run_id)
         return outcome
     month = Month.parse(run.month, allow_future=True)
     reports = build_reports(session, [r.user_id for r in rows], month, run_quiz_best(session, run))
-    settings = SmtpSettings.from_config(config)
     mail_from = config["MAIL_FROM"]
+    limiter = _rate_limiter(config)
     last_publish = utcnow()
-    with SmtpSession(settings) as smtp:
+    with SmtpSession(SmtpSettings.from_config(config)) as smtp:
         for delivery_id, user_id, message_id in rows:
             state = run_state(session, run_id)
             if state != "running":
                 outcome.stopped = state
                 break
-            report = reports.get(user_id)
-            if report is None:
-                _settle_unclaimed(
-                    session, delivery_id, run_id, "skipped", "learner no longer exists"
-                )
-                outcome.skipped += 1
+            message, to_addr = _compose(
+                session,
+                config,
+                run_id,
+                month,
+                delivery_id,
+                reports.get(user_id),
+                message_id,
+                outcome,
+                html_override,
+            )
+            if message is None:
                 continue
-            if report["empty"] and config.get("SKIP_EMPTY_REPORTS"):
-                _settle_unclaimed(
-                    session, delivery_id, run_id, "skipped", f"no attempts in {month.label}"
-                )
-                outcome.skipped += 1
+            ledger.fault_point("after_render")
+            if not ledger.claim(session, delivery_id, run_id, config["LEASE_SECONDS"]):
                 continue
-            rendered = render_report(report)
-            if html_override is not None:
-                rendered = dataclasses.replace(rendered, html=html_override)
-            user = report["user"]
-            try:
-                message = build_message(
-                    rendered,
-                    from_addr=mail_from,
-                    to_addr=user["email"],
-                    to_name=user["full_name"] or user["username"],
-                    message_id=message_id,
-                    date=utcnow(),
-                )
-            except InvalidAddressError as exc:
-                _settle_unclaimed(session, delivery_id, run_id, "failed", str(exc))
-                outcome.failed += 1
-                continue
-            if not _claim(session, delivery_id, run_id, config["LEASE_SECONDS"]):
-                continue
-            _fault_point("after_claim")
-            result = _deliver(session, config, smtp, delivery_id, mail_from, user["email"], message)
-            _tally(outcome, result, delivery_id, config)
-            if result == "stop":
-                outcome.stopped = "paused"
+            ledger.fault_point("after_claim")
+            if limiter is not None:
+                limiter.acquire()
+            result = _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message)
+            _tally(session, config, outcome, result, run_id, delivery_id)
+            if outcome.stopped:
                 break
             if (utcnow() - last_publish).total_seconds() >= 0.5:
-                progress.refresh(session, session.get(ReportRun, run_id))
+                progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
                 last_publish = utcnow()
-    session.expire_all()
-    run = session.get(ReportRun, run_id)
-    progress.refresh(session, run)
+    progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
     finish_if_complete(session, run_id)
     return outcome
 
 
-def _settle_unclaimed(session, delivery_id: int, run_id: int, state: str, reason: str) -> None:
-    # For outcomes decided before any SMTP work (no learner, empty month, bad address).
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.run_id == run_id, Delivery.state == "pending")
-        .values(
-            state=state,
-            reason=reason,
-            last_error=reason if state == "failed" else None,
-            updated_at=utcnow(),
+def _rate_limiter(config):
+    if not (config.get("MAIL_RATE_PER_SECOND") or config.get("MAIL_RATE_PER_HOUR")):
+        return None
+    from webapp.ratelimit import limiter_for
+
+    return limiter_for(config)
+
+
+def _compose(
+    session, config, run_id, month, delivery_id, report, message_id, outcome, html_override
+):
+    """The message bytes and recipient, or None after settling a delivery that cannot go."""
+    if report is None:
+        ledger.settle_unclaimed(session, delivery_id, run_id, "skipped", "learner no longer exists")
+        outcome.skipped += 1
+        return None, None
+    if report["empty"] and config.get("SKIP_EMPTY_REPORTS"):
+        reason = f"no attempts in {month.label}"
+        ledger.settle_unclaimed(session, delivery_id, run_id, "skipped", reason)
+        outcome.skipped += 1
+        return None, None
+    rendered = render_report(report)
+    if html_override is not None:
+        rendered = dataclasses.replace(rendered, html=html_override)
+    user = report["user"]
+    try:
+        message = build_message(
+            rendered,
+            from_addr=config["MAIL_FROM"],
+            to_addr=user["email"],
+            to_name=user["full_name"] or user["username"],
+            message_id=message_id,
+            date=utcnow(),
         )
-    )
-    session.commit()
-
-
-def _tally(outcome: ChunkOutcome, result: str, delivery_id: int, config) -> None:
-    if result == "sent":
-        outcome.sent += 1
-    elif result == "failed":
+    except InvalidAddressError as exc:
+        ledger.settle_unclaimed(session, delivery_id, run_id, "failed", str(exc))
         outcome.failed += 1
-    elif result == "unknown":
-        outcome.unknown += 1
-    elif isinstance(result, tuple):
-        outcome.retry_ids.append(delivery_id)
-        outcome.retry_delay = max(outcome.retry_delay, result[1])
+        return None, None
+    return message, user["email"]
 
 
-def _deliver(session, config, smtp, delivery_id, mail_from, to_addr, message: bytes):
+def _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message: bytes):
     """Send one claimed delivery and record the outcome; returns what happened."""
 
-    def mark_handed_over():
+    def before_data():
         # Past this point a lost reply means "maybe delivered": the reaper must not resend.
-        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(data_sent=True))
-        session.commit()
-        _fault_point("before_data")
+        ledger.handed_over(session, delivery_id)
+        ledger.fault_point("before_data")
 
     try:
-        code, _text = smtp.send(mail_from, to_addr, message, before_data=mark_handed_over)
+        code, _text = smtp.send(mail_from, to_addr, message, before_data=before_data)
+    except ledger.ClaimLost:
+        return "lost"
     except UnknownOutcomeError as exc:
-        _finish(
-            session,
-            delivery_id,
-            state="unknown",
-            smtp_code=exc.code,
-            last_error=exc.reason,
-            data_sent=True,
-        )
+        ledger.finish(session, delivery_id, "unknown", smtp_code=exc.code, last_error=exc.reason)
         return "unknown"
     except PermanentRecipientError as exc:
-        _finish(session, delivery_id, state="failed", smtp_code=exc.code, last_error=exc.reason)
+        ledger.finish(session, delivery_id, "failed", smtp_code=exc.code, last_error=exc.reason)
         return "failed"
     except RunStoppingError as exc:
         # Not this learner's fault: give the claim back untouched and pause the whole run.
-        _finish(
+        ledger.finish(
             session,
             delivery_id,
-            state="pending",
+            "pending",
             attempts=Delivery.attempts - 1,
             smtp_code=exc.code,
             last_error=exc.reason,
         )
-        pause_run(session, _run_of(session, delivery_id), exc.reason)
+        pause_run(session, run_id, exc.reason)
         return "stop"
-    except (TransientMailError, MailError) as exc:
-        return _retry_later(session, config, delivery_id, exc)
-    _fault_point("after_250_before_commit")
-    _finish(
+    except MailError as exc:
+        return exc
+    ledger.fault_point("after_250_before_commit")
+    ledger.finish(
         session,
         delivery_id,
-        state="sent",
+        "sent",
+        run_id=run_id,
         smtp_code=code,
         last_error=None,
         sent_at=utcnow(),
         sent_count=Delivery.sent_count + 1,
         message=zlib.compress(message),
         message_sha256=hashlib.sha256(message).hexdigest(),
-        data_sent=True,
     )
     return "sent"
 
 
-def _retry_later(session, config, delivery_id: int, exc: MailError):
+def _tally(session, config, outcome: ChunkOutcome, result, run_id: int, delivery_id: int):
+    if result == "sent":
+        outcome.sent += 1
+        return
+    if result == "stop":
+        outcome.stopped = "paused"
+        return
+    if result == "lost":
+        return
+    if result == "unknown":
+        outcome.unknown += 1
+    elif result == "failed":
+        outcome.failed += 1
+    else:
+        delay = _retry_later(session, config, delivery_id, result)
+        if delay is None:
+            outcome.failed += 1
+        else:
+            outcome.retry_ids.append(delivery_id)
+            outcome.retry_delay = max(outcome.retry_delay, delay)
+    if ledger.note_failure(session, run_id, config["CIRCUIT_BREAKER_FAILURES"]):
+        n = config["CIRCUIT_BREAKER_FAILURES"]
+        pause_run(
+            session,
+            run_id,
+            f"{n} sends failed in a row; last error: {_last_error(session, delivery_id)}",
+        )
+        outcome.stopped = "paused"
+
+
+def _last_error(session, delivery_id: int) -> str:
+    return session.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id)) or ""
+
+
+def _retry_later(session, config, delivery_id: int, exc: MailError) -> float | None:
+    """Back to pending with exponential backoff, or failed after the last attempt."""
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
     if attempts >= config["MAX_SEND_ATTEMPTS"]:
-        _finish(
+        ledger.finish(
             session,
             delivery_id,
-            state="failed",
+            "failed",
             smtp_code=exc.code,
             last_error=f"gave up after {attempts} attempts: {exc.reason}",
         )
-        return "failed"
+        return None
     delay = config["RETRY_BASE_SECONDS"] * (2 ** (attempts - 1))
-    _finish(
+    ledger.finish(
         session,
         delivery_id,
-        state="pending",
+        "pending",
         smtp_code=exc.code,
         last_error=exc.reason,
         next_attempt_at=utcnow() + timedelta(seconds=delay),
     )
-    return ("retry", delay)
-
-
-def _run_of(session, delivery_id: int) -> int:
-    return session.scalar(select(Delivery.run_id).where(Delivery.id == delivery_id))
+    return delay
 
 
 def pause_run(session, run_id: int, reason: str) -> None:
@@ -337,7 +326,8 @@ def pause_run(session, run_id: int, reason: str) -> None:
         .values(state="paused", pause_reason=reason)
     )
     session.commit()
-    progress.refresh(session, session.get(ReportRun, run_id))
+    log.warning("run %s paused: %s", run_id, reason)
+    progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
 
 
 def finish_if_complete(session, run_id: int) -> bool:
@@ -366,8 +356,8 @@ def finish_if_complete(session, run_id: int) -> bool:
     ).rowcount
     session.commit()
     if closed:
-        session.expire_all()
-        progress.refresh(session, session.get(ReportRun, run_id), with_results=True)
+        run = session.get(ReportRun, run_id, populate_existing=True)
+        progress.refresh(session, run, with_results=True)
         with _best_lock:
             _best_cache.pop(run_id, None)
     return bool(closed)
