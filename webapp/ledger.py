@@ -8,6 +8,8 @@ import os
 import threading
 from datetime import timedelta
 
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy import update
 
 from webapp.models import Delivery
@@ -18,6 +20,54 @@ from webapp.timeutil import utcnow
 _held: set[int] = set()
 _held_lock = threading.Lock()
 _sent_commits = 0
+
+
+# The per-message statements are built once: building an ORM UPDATE costs about 250 us,
+# executing a prebuilt one about 30 us (measured on SQLite), and there are four per message.
+_D = Delivery.__table__
+_R = ReportRun.__table__
+_CLAIM = (
+    update(_D)
+    .where(
+        _D.c.id == bindparam("did"),
+        _D.c.run_id == bindparam("rid"),
+        _D.c.state == "pending",
+        (_D.c.next_attempt_at.is_(None)) | (_D.c.next_attempt_at <= bindparam("now")),
+    )
+    .values(
+        state="sending",
+        lease_until=bindparam("lease"),
+        attempts=_D.c.attempts + 1,
+        data_sent=False,
+        updated_at=bindparam("now"),
+    )
+)
+_HANDED_OVER = (
+    update(_D).where(_D.c.id == bindparam("did"), _D.c.state == "sending").values(data_sent=True)
+)
+# A "sent" may arrive after the reaper gave up on a slow worker and said "unknown": the
+# server's 250 is better knowledge, so it wins.
+_SENT = (
+    update(_D)
+    .where(_D.c.id == bindparam("did"), _D.c.state.in_(("sending", "unknown")))
+    .values(
+        state="sent",
+        lease_until=None,
+        updated_at=bindparam("now"),
+        sent_at=bindparam("now"),
+        smtp_code=bindparam("code"),
+        last_error=None,
+        sent_count=_D.c.sent_count + 1,
+        message=bindparam("message"),
+        message_sha256=bindparam("sha"),
+    )
+)
+_BREAKER_RESET = (
+    update(_R)
+    .where(_R.c.id == bindparam("rid"), _R.c.consecutive_failures > 0)
+    .values(consecutive_failures=0)
+)
+_RUN_STATE = select(_R.c.state).where(_R.c.id == bindparam("rid"))
 
 
 class ClaimLost(Exception):
@@ -34,22 +84,13 @@ def fault_point(name: str) -> None:
 def claim(session, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
     """Take a pending delivery for this worker; True for exactly one of any number of callers."""
     now = utcnow()
-    claimed = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.run_id == run_id,
-            Delivery.state == "pending",
-            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
-        )
-        .values(
-            state="sending",
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=Delivery.attempts + 1,
-            data_sent=False,
-            updated_at=now,
-        )
-    ).rowcount
+    params = {
+        "did": delivery_id,
+        "rid": run_id,
+        "now": now,
+        "lease": now + timedelta(seconds=lease_seconds),
+    }
+    claimed = session.execute(_CLAIM, params).rowcount
     session.commit()
     if claimed == 1:
         with _held_lock:
@@ -57,45 +98,48 @@ def claim(session, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
     return claimed == 1
 
 
+def run_state(session, run_id: int) -> str | None:
+    """The run's state, read fresh: the pause/cancel flag checked before each delivery."""
+    return session.execute(_RUN_STATE, {"rid": run_id}).scalar()
+
+
 def handed_over(session, delivery_id: int) -> None:
     """Record that the message is about to go out; ClaimLost if the claim was taken back."""
-    marked = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == "sending")
-        .values(data_sent=True)
-    ).rowcount
+    marked = session.execute(_HANDED_OVER, {"did": delivery_id}).rowcount
     session.commit()
     if marked != 1:
         raise ClaimLost(delivery_id)
 
 
-def finish(session, delivery_id: int, state: str, run_id: int | None = None, **values) -> None:
-    """Record the outcome of a claimed delivery and let go of the claim.
-
-    With run_id, a "sent" also resets the run's circuit-breaker count in the same commit.
-    """
+def mark_sent(session, delivery_id: int, run_id: int, code: int, message: bytes, sha: str):
+    """Record the server's acceptance; resets the run's circuit-breaker count in one commit."""
     global _sent_commits
+    now = utcnow()
+    session.execute(
+        _SENT, {"did": delivery_id, "now": now, "code": code, "message": message, "sha": sha}
+    )
+    session.execute(_BREAKER_RESET, {"rid": run_id})
+    session.commit()
+    _release(delivery_id)
+    _sent_commits += 1
+    fault_point(f"after_commit:{_sent_commits}")
+
+
+def finish(session, delivery_id: int, state: str, **values) -> None:
+    """Record an outcome other than sent for a claimed delivery and let go of the claim."""
     values.update(state=state, lease_until=None, updated_at=utcnow())
-    # A "sent" may arrive after the reaper gave up on a slow worker and said "unknown":
-    # the server's 250 is better knowledge, so it wins.
-    allowed = ("sending", "unknown") if state == "sent" else ("sending",)
     session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state.in_(allowed))
+        .where(Delivery.id == delivery_id, Delivery.state == "sending")
         .values(**values)
     )
-    if state == "sent" and run_id is not None:
-        session.execute(
-            update(ReportRun)
-            .where(ReportRun.id == run_id, ReportRun.consecutive_failures > 0)
-            .values(consecutive_failures=0)
-        )
     session.commit()
+    _release(delivery_id)
+
+
+def _release(delivery_id: int) -> None:
     with _held_lock:
         _held.discard(delivery_id)
-    if state == "sent":
-        _sent_commits += 1
-        fault_point(f"after_commit:{_sent_commits}")
 
 
 def settle_unclaimed(session, delivery_id: int, run_id: int, state: str, reason: str) -> None:

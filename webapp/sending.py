@@ -96,11 +96,6 @@ def begin_run(session, run_id: int, chunk_size: int) -> list[list[int]]:
     return chunks
 
 
-def run_state(session, run_id: int) -> str | None:
-    """The run's state, read fresh: the pause/cancel flag checked before each delivery."""
-    return session.scalar(select(ReportRun.state).where(ReportRun.id == run_id))
-
-
 def _due_rows(session, run_id: int, delivery_ids: list[int]):
     now = utcnow()
     return session.execute(
@@ -136,7 +131,7 @@ def send_chunk(
     last_publish = utcnow()
     with SmtpSession(SmtpSettings.from_config(config)) as smtp:
         for delivery_id, user_id, message_id in rows:
-            state = run_state(session, run_id)
+            state = ledger.run_state(session, run_id)
             if state != "running":
                 outcome.stopped = state
                 break
