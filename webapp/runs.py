@@ -293,7 +293,6 @@ def _set_state(session, run: ReportRun, allowed: tuple[str, ...], **values) -> N
         update(ReportRun)
         .where(ReportRun.id == run.id, ReportRun.state.in_(allowed))
         .values(**values)
-        .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
         session.rollback()
