@@ -195,3 +195,28 @@ def test_run_on_postgresql_and_redis(tmp_path, smtp_server, stack, redis_queue, 
     )
     s = stack(env)
     run_month_and_check(s, world, smtp_server, postgres_url, tmp_path)
+
+
+@pytest.mark.consumer
+@pytest.mark.redis
+def test_rate_limit_holds_across_two_consumers(tmp_path, smtp_server, stack, redis_queue):
+    redis_url, name = redis_queue
+    url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    world = prepare_database(tmp_path, url, learners=40)
+    env = stack_env(
+        tmp_path,
+        smtp_server.port,
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        HUEY_NAME=name,
+        REPORT_CHUNK_SIZE="5",
+        MAIL_RATE_PER_SECOND="10",
+    )
+    s = stack(env, consumers=2)
+    run_month_and_check(s, world, smtp_server, url, tmp_path)
+    times = sorted(m.time for m in smtp_server.messages)
+    # 40 messages at 10 a second: at least 3.9 s from first to last, and no second of
+    # arrivals holds more than the rate plus the one-message burst.
+    assert times[-1] - times[0] >= 3.5
+    worst = max(sum(1 for t in times if start <= t < start + 1) for start in times)
+    assert worst <= 11 + 1, f"{worst} messages arrived within one second"

@@ -7,12 +7,15 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy import select
 
+from tests.conftest import make_test_config
 from tests.factories import make_admin
 from tests.factories import make_chapter
 from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
+from webapp import create_app
+from webapp import db
 from webapp.insights import insights_for
 from webapp.models import Chapter
 from webapp.models import Subject
@@ -23,6 +26,20 @@ from webapp.reports import quiz_best_percentages
 
 DEC = Month(2024, 12)
 JAN = Month(2025, 1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, tmp_path):
+    """The report's numbers must come out the same on SQLite and on PostgreSQL."""
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    overrides = {"DATABASE_URL": url} if url else {}
+    app = create_app(make_test_config(tmp_path, **overrides))
+    with app.app_context():
+        db.create_all()
+    yield app
+    app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from webapp.models import DELIVERY_OPEN_STATES
 from webapp.models import Delivery
 from webapp.models import ReportRun
 from webapp.months import Month
+from webapp.ratelimit import RateLimitTimeout
+from webapp.ratelimit import shared_limiter
 from webapp.rendering import InvalidAddressError
 from webapp.rendering import build_message
 from webapp.rendering import render_report
@@ -127,10 +129,10 @@ def send_chunk(
     month = Month.parse(run.month, allow_future=True)
     reports = build_reports(session, [r.user_id for r in rows], month, run_quiz_best(session, run))
     mail_from = config["MAIL_FROM"]
-    limiter = _rate_limiter(config)
+    limiter = shared_limiter(config)
     last_publish = utcnow()
     with SmtpSession(SmtpSettings.from_config(config)) as smtp:
-        for delivery_id, user_id, message_id in rows:
+        for index, (delivery_id, user_id, message_id) in enumerate(rows):
             state = ledger.run_state(session, run_id)
             if state != "running":
                 outcome.stopped = state
@@ -149,11 +151,17 @@ def send_chunk(
             if message is None:
                 continue
             ledger.fault_point("after_render")
+            if limiter is not None:
+                try:
+                    # Wait for a slot before claiming, so no claim waits; never for long,
+                    # so an hourly cap does not hold a worker thread for an hour.
+                    limiter.acquire(timeout=config["LEASE_SECONDS"] / 4)
+                except RateLimitTimeout as exc:
+                    _defer(session, outcome, rows[index:], exc.retry_after)
+                    break
             if not ledger.claim(session, delivery_id, run_id, config["LEASE_SECONDS"]):
                 continue
             ledger.fault_point("after_claim")
-            if limiter is not None:
-                limiter.acquire()
             result = _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message)
             _tally(session, config, outcome, result, run_id, delivery_id)
             if outcome.stopped:
@@ -166,12 +174,20 @@ def send_chunk(
     return outcome
 
 
-def _rate_limiter(config):
-    if not (config.get("MAIL_RATE_PER_SECOND") or config.get("MAIL_RATE_PER_HOUR")):
-        return None
-    from webapp.ratelimit import limiter_for
-
-    return limiter_for(config)
+def _defer(session, outcome: ChunkOutcome, later_rows, delay: float) -> None:
+    """Leave the rest of the chunk for when the rate limit has room again."""
+    not_before = utcnow() + timedelta(seconds=delay)
+    later = [row.id for row in later_rows]
+    # next_attempt_at keeps the reaper from re-driving them before then.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(later), Delivery.state == "pending")
+        .values(next_attempt_at=not_before)
+    )
+    session.commit()
+    outcome.retry_ids.extend(later)
+    outcome.retry_delay = max(outcome.retry_delay, delay)
+    outcome.stopped = "rate limited"
 
 
 def _compose(
