@@ -1,0 +1,54 @@
+"""The app factory: settings from the environment, safe defaults, refusal in production."""
+
+import pytest
+
+from tests.conftest import make_test_config
+from webapp import ConfigError
+from webapp import create_app
+from webapp.config import Config
+from webapp.config import default_smtp_security
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    config = make_test_config(tmp_path, ENV="production", SECRET_KEY="")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_development_keeps_a_generated_key_across_restarts(tmp_path):
+    first = create_app(make_test_config(tmp_path, SECRET_KEY=""))
+    second = create_app(make_test_config(tmp_path, SECRET_KEY=""))
+    assert len(first.config["SECRET_KEY"]) == 64
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    for app in (first, second):
+        app.extensions["db_engine"].dispose()
+
+
+def test_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SMTP_SERVER", "smtp.example.org")
+    monkeypatch.setenv("SMTP_PORT", "465")
+    monkeypatch.setenv("SMTP_USERNAME", "mailer")
+    monkeypatch.setenv("REPORT_CHUNK_SIZE", "50")
+    monkeypatch.setenv("SKIP_EMPTY_REPORTS", "yes")
+    config = Config()
+    assert config.SMTP_SERVER == "smtp.example.org" and config.SMTP_PORT == 465
+    assert config.SMTP_SECURITY == "ssl" and config.SMTP_CAPTURE is False
+    assert config.REPORT_CHUNK_SIZE == 50 and config.SKIP_EMPTY_REPORTS is True
+
+
+def test_unset_smtp_server_means_the_capture_server(monkeypatch):
+    monkeypatch.delenv("SMTP_SERVER", raising=False)
+    monkeypatch.delenv("SMTP_PORT", raising=False)
+    config = Config()
+    assert config.SMTP_CAPTURE is True
+    assert (config.SMTP_SERVER, config.SMTP_PORT, config.SMTP_SECURITY) == (
+        "127.0.0.1",
+        8025,
+        "none",
+    )
+
+
+@pytest.mark.parametrize(("port", "security"), [(465, "ssl"), (587, "starttls"), (25, "none")])
+def test_smtp_security_default_by_port(port, security):
+    assert default_smtp_security(port) == security
