@@ -256,17 +256,13 @@ def _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message: by
     except MailError as exc:
         return exc
     ledger.fault_point("after_250_before_commit")
-    ledger.finish(
+    ledger.mark_sent(
         session,
         delivery_id,
-        "sent",
-        run_id=run_id,
-        smtp_code=code,
-        last_error=None,
-        sent_at=utcnow(),
-        sent_count=Delivery.sent_count + 1,
-        message=zlib.compress(message),
-        message_sha256=hashlib.sha256(message).hexdigest(),
+        run_id,
+        code,
+        zlib.compress(message),
+        hashlib.sha256(message).hexdigest(),
     )
     return "sent"
 
