@@ -42,6 +42,8 @@ class Config:
         self.DATABASE_URL = os.environ.get(
             "DATABASE_URL", f"sqlite:///{INSTANCE / 'quiz_reports.sqlite3'}"
         )
+        # SQLite only: seconds a write waits for another writer's lock; then the API says 503.
+        self.DATABASE_BUSY_TIMEOUT = _float("DATABASE_BUSY_TIMEOUT", 30.0)
         self.INSTANCE_PATH = str(INSTANCE)
         self.OUTBOX_DIR = os.environ.get("OUTBOX_DIR", str(INSTANCE / "outbox"))
 
@@ -64,6 +66,8 @@ class Config:
         self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 5)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
         self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
+        # Seconds a run may show no progress before the reaper enqueues its pending work again.
+        self.REAPER_STALL_SECONDS = _float("REAPER_STALL_SECONDS", 60.0)
         self.CIRCUIT_BREAKER_FAILURES = _int("CIRCUIT_BREAKER_FAILURES", 25)
         self.MAIL_RATE_PER_SECOND = _float("MAIL_RATE_PER_SECOND", 0.0)
         self.MAIL_RATE_PER_HOUR = _int("MAIL_RATE_PER_HOUR", 0)

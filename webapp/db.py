@@ -15,10 +15,15 @@ class Base(DeclarativeBase):
     """Declarative base of every table of the product."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for the embedded SQLite default or a server database."""
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    """An engine tuned for the embedded SQLite default or a server database.
+
+    busy_timeout: seconds a SQLite writer waits for another's lock before "database is locked".
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -28,7 +33,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
 
         return engine
@@ -37,7 +42,9 @@ def make_engine(url: str) -> Engine:
 
 def init_app(app: Flask) -> None:
     """Bind an engine to the app and close each context's session at teardown."""
-    app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_engine"] = make_engine(
+        app.config["DATABASE_URL"], app.config.get("DATABASE_BUSY_TIMEOUT", 30.0)
+    )
     app.teardown_appcontext(_close_session)
 
 

@@ -18,7 +18,8 @@ from webapp.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-# How long a run may show no progress before its pending work is enqueued again.
+# How long a run may show no progress before its pending work is enqueued again
+# (REAPER_STALL_SECONDS; the fault-injection tests use a couple of seconds).
 STALL_SECONDS = 60
 
 
@@ -51,12 +52,12 @@ def release_expired_leases(session) -> tuple[int, int]:
     return back, unknown
 
 
-def _stalled(run: ReportRun, now) -> bool:
+def _stalled(run: ReportRun, now, stall: timedelta) -> bool:
     snap = progress.read(run.task_id)
     if snap is None or not snap.get("updated_at"):
         return True
     last = datetime.fromisoformat(snap["updated_at"])
-    return now - last > timedelta(seconds=STALL_SECONDS)
+    return now - last > stall
 
 
 def reap(session, config) -> dict:
@@ -65,18 +66,19 @@ def reap(session, config) -> dict:
 
     back, unknown = release_expired_leases(session)
     now = utcnow()
+    stall = timedelta(seconds=config.get("REAPER_STALL_SECONDS", STALL_SECONDS))
     redriven = closed = 0
     runs = session.scalars(select(ReportRun).where(ReportRun.state.in_(("queued", "running"))))
     for run in list(runs):
         if run.state == "queued":
-            if now - run.created_at > timedelta(seconds=STALL_SECONDS):
+            if now - run.created_at > stall:
                 tasks.process_all_reports(run.month, run.id)
                 redriven += 1
             continue
         if sending.finish_if_complete(session, run.id):
             closed += 1
             continue
-        if _stalled(run, now):
+        if _stalled(run, now, stall):
             for ids in sending.pending_chunks(session, run.id, config["REPORT_CHUNK_SIZE"]):
                 tasks.send_report_chunk(run.id, ids)
             progress.refresh(session, run)
