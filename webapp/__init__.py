@@ -53,10 +53,24 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from webapp import api
+    from webapp import api_tokens
+    from webapp import auth
     from webapp import cli
+    from webapp import dashboard
     from webapp import errors
+    from webapp import learners
+    from webapp import outbox
+    from webapp import preview
+    from webapp import run_page
+    from webapp import timefmt
+    from webapp import web
 
     app.register_blueprint(api.bp)
+    for module in (auth, dashboard, run_page, learners, preview, outbox, api_tokens):
+        app.register_blueprint(module.bp)
+    auth.init_app(app)
+    timefmt.init_app(app)
+    web.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     return app

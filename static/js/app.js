@@ -1,0 +1,56 @@
+// Quiz Reports: small enhancements on top of htmx. No inline scripts: the CSP forbids them.
+(function () {
+  "use strict";
+
+  function showNotice(message) {
+    var box = document.getElementById("notices");
+    if (!box) return;
+    var p = document.createElement("p");
+    p.className = "notice notice-error";
+    p.setAttribute("role", "alert");
+    p.textContent = message;
+    box.replaceChildren(p);
+  }
+
+  // A form posted without htmx (or before htmx loaded) is sent once, however often clicked.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if ((form.getAttribute("method") || "get").toLowerCase() !== "post") return;
+    if (window.htmx && form.hasAttribute("hx-post")) return;
+    if (form.dataset.submitted === "1") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitted = "1";
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitted]").forEach(function (form) {
+      delete form.dataset.submitted;
+    });
+  });
+
+  // An htmx request that failed: say why, in the words of the error page.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var text = "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      var heading = doc.querySelector("#error-heading");
+      var message = doc.querySelector(".error-message");
+      if (heading) text = heading.textContent.trim() + ". " + (message ? message.textContent.trim() : "");
+    } catch (e) {
+      text = "";
+    }
+    showNotice(text || "The server answered " + xhr.status + ". Reload the page and try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showNotice("The server could not be reached. Check the connection and try again.");
+  });
+
+  // Typing a learner's name in the start form means "one learner".
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "learner" || !event.target.value) return;
+    var one = document.querySelector('input[name="scope"][value="one"]');
+    if (one) one.checked = true;
+  });
+})();
