@@ -1,0 +1,33 @@
+"""Signing in through the real form: admins get in, learners and wrong passwords do not."""
+
+import pytest
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ADMIN_EMAIL
+from tests.browser.conftest import LEARNER_PASSWORD
+from tests.browser.conftest import sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_in_refuses_wrong_password_and_learner_then_admits_admin(page: Page, stack):
+    sign_in(page, stack, password="not the password")
+    expect(page.get_by_role("alert")).to_contain_text("do not match an account")
+    expect(page).to_have_title("Sign in · Quiz Reports")
+
+    sign_in(page, stack, email="sam@example.test", password=LEARNER_PASSWORD)
+    expect(page.get_by_role("alert")).to_contain_text("learner account")
+
+    page.goto(stack.url("/learners"))
+    expect(page).to_have_url(stack.url("/login?next=/learners"))
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(stack.url("/learners"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Learners")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(stack.url("/login"))
+    page.goto(stack.url("/"))
+    expect(page).to_have_url(stack.url("/login"))

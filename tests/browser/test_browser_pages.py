@@ -1,0 +1,102 @@
+"""Every page passes axe-core with no serious or critical violation, at 1440 and 390 px.
+
+Set QR_SHOTS=/tmp/shots to also save a full-page screenshot of each page at both widths.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+
+from tests.browser.conftest import MONTH
+from tests.browser.conftest import sign_in
+from tests.browser.conftest import start_run
+from tests.browser.conftest import wait_for_state
+from webapp.capture import save_message
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = {"wide": (1440, 900), "phone": (390, 844)}
+_axe = Axe()
+
+
+def _check(page: Page, name: str, problems: list[str]) -> None:
+    shots = os.environ.get("QR_SHOTS")
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        results = _axe.run(page)
+        for violation in results.response["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [n["target"] for n in violation["nodes"]][:3]
+                problems.append(f"{name} @{width}px: {violation['id']} {targets}")
+        # Nothing may be wider than the screen: no sideways scrolling at 390 px.
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            problems.append(f"{name} @{width}px: page is {overflow}px wider than the window")
+        if shots:
+            page.wait_for_timeout(250)  # let a resized sandboxed frame repaint
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=f"{shots}/{name}-{label}.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def test_every_page_is_accessible(page: Page, stack):
+    problems: list[str] = []
+    page.goto(stack.url("/login"))
+    _check(page, "01-sign-in", problems)
+    sign_in(page, stack, password="wrong")
+    _check(page, "02-sign-in-error", problems)
+
+    sign_in(page, stack)
+    _check(page, "03-overview-empty", problems)
+    page.get_by_label("Month").fill(MONTH)
+    page.get_by_role("button", name="Dry run first").click()
+    expect(page.locator(".dry-run")).to_be_visible()
+    _check(page, "04-overview-dry-run", problems)
+
+    start_run(page)
+    wait_for_state(page, "done")
+    _check(page, "05-run-done", problems)
+    page.get_by_role("link", name="Failed", exact=True).click()
+    expect(page).to_have_url(stack.url("/runs/1?state=failed"))
+    _check(page, "06-run-filtered-empty", problems)
+
+    page.goto(stack.url("/"))
+    _check(page, "07-overview-with-run", problems)
+
+    page.goto(stack.url("/learners"))
+    _check(page, "08-learners", problems)
+    page.get_by_label("Name or email").fill("priya")
+    expect(page.locator("#learner-results tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Priya Raman").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Priya Raman")
+    _check(page, "09-learner", problems)
+
+    page.get_by_role("link", name="Preview December 2024").click()
+    expect(page.locator("iframe.email-frame")).to_be_visible()
+    _check(page, "10-preview-html", problems)
+    page.get_by_role("link", name="Plain text").click()
+    _check(page, "11-preview-text", problems)
+
+    # The stack mails the test SMTP server; put what it received into the capture outbox.
+    for message in stack.smtp.messages[:3]:
+        save_message(stack.tmp_path / "outbox", message.mail_from, message.rcpt_tos, message.data)
+    page.goto(stack.url("/outbox"))
+    _check(page, "12-outbox", problems)
+    page.locator("#outbox-messages tbody a").first.click()
+    expect(page.locator("iframe.email-frame")).to_be_visible()
+    _check(page, "13-outbox-message", problems)
+
+    page.goto(stack.url("/tokens"))
+    _check(page, "14-tokens", problems)
+    page.get_by_label("Token name").fill("nightly cron")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator(".token-once")).to_be_visible()
+    _check(page, "15-token-created", problems)
+
+    page.goto(stack.url("/runs/999"))
+    _check(page, "16-not-found", problems)
+    assert problems == []
