@@ -63,7 +63,7 @@ def run_or_404(run_id: int) -> ReportRun:
 
 def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
     """What the progress component needs; only a queued or running run polls."""
-    snap = run_snapshot(run)
+    snap = run_snapshot(run, exact=True)
     return {
         "run": run,
         "snap": snap,

@@ -97,10 +97,13 @@ def _to_login():
     return redirect(login)
 
 
-def run_snapshot(run: ReportRun) -> dict:
-    """What the progress component shows: the workers' snapshot while the run is open,
-    the counts frozen on the run once it has closed (no ledger query on a poll)."""
+def run_snapshot(run: ReportRun, *, exact: bool = False) -> dict:
+    """What the progress component shows: the workers' snapshot while the run is open; once
+    it has closed, the counts frozen on the run, or with `exact` the ledger's (one indexed
+    GROUP BY: a report in flight when the run was cancelled may have finished since)."""
     if not run.is_open:
+        if exact:
+            return progress.snapshot_of(run, progress.ledger_counts(db_session, run.id))
         counts = dict.fromkeys(("pending", "sending"), 0)
         for state in ("sent", "failed", "skipped", "unknown", "cancelled"):
             counts[state] = getattr(run, state) or 0

@@ -181,3 +181,16 @@ def start_run(page: Page, month: str = MONTH) -> None:
 def wait_for_state(page: Page, state: str = "done", timeout: float = 20_000) -> None:
     """Wait until the progress component shows this run state."""
     expect(page.locator("#run-progress")).to_have_attribute("data-state", state, timeout=timeout)
+
+
+def shot(page: Page, name: str) -> None:
+    """With QR_SHOTS=<dir>, save this page at 1440 and 390 px (for looking, not asserting)."""
+    folder = os.environ.get("QR_SHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for label, width, height in (("wide", 1440, 900), ("phone", 390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(250)
+        page.screenshot(path=f"{folder}/{name}-{label}.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import ADMIN_EMAIL
 from tests.browser.conftest import MONTH
+from tests.browser.conftest import shot
 from tests.browser.conftest import sign_in
 from tests.browser.conftest import start_run
 from tests.browser.conftest import wait_for_state
@@ -72,6 +73,7 @@ def test_resend_one_report_double_clicked_sends_exactly_one_more(page: Page, sta
     row = page.locator("tr", has_text="Priya Raman")
     row.get_by_role("button", name="Resend to Priya Raman").dblclick()
     expect(page.locator("tr", has_text="Priya Raman")).to_contain_text("now in run #2")
+    shot(page, "23-run-after-resend")
     wait_until(lambda: len(stack.smtp.messages) > before, timeout=10)
     assert _settled(stack) == before + 1
     assert _recipients(stack).count("priya.raman@example.test") == 2
@@ -90,6 +92,7 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack):
     expect(row).to_contain_text("Lena Fischer")
     expect(row).to_contain_text("mailbox unavailable (550 5.1.1 No such user)")
     assert "lena.fischer@example.test" not in _recipients(stack)
+    shot(page, "22-run-failed-filter")
 
     stack.smtp.plan = FaultPlan()
     page.get_by_role("button", name="Retry failed (1)").click()
@@ -107,9 +110,11 @@ def test_cancel_a_running_run_stops_sending(page: Page, make_stack):
     start_run(page)
     wait_for_state(page, "running")
     wait_until(lambda: len(stack.smtp.messages) >= 2, timeout=15)
+    shot(page, "20-run-going")
     page.get_by_role("button", name="Cancel run").click()
     wait_for_state(page, "cancelled")
     expect(page.locator("#run-progress .notice")).to_contain_text("Run cancelled")
+    shot(page, "21-run-cancelled")
     sent = _settled(stack)
     assert 2 <= sent < 35
     recipients = _recipients(stack)
