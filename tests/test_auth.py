@@ -194,3 +194,29 @@ def test_pages_carry_security_headers(admin):
     html = response.get_data(as_text=True)
     assert '"allowEval": false' in html and '"includeIndicatorStyles": false' in html
     assert "<script>" not in html  # no inline script anywhere
+
+
+def test_repeated_failures_are_throttled_per_account(mail_app, world):
+    client = mail_app.test_client()
+    for _ in range(5):
+        assert login(client, password="guess").status_code == 200
+    blocked = login(client)  # even the right password waits now
+    assert blocked.status_code == 429
+    assert "Too many sign-in attempts. Wait about 15 minute(s)" in text_of(blocked)
+    assert 800 < int(blocked.headers["Retry-After"]) <= 901
+    with mail_app.app_context():
+        s = db.get_session()
+        fast_admin(s, email="second@example.test")
+        s.commit()
+    assert login(client, "second@example.test").status_code == 303  # another account is fine
+
+
+def test_a_successful_sign_in_forgets_earlier_failures(mail_app, world):
+    client = mail_app.test_client()
+    for _ in range(4):
+        login(client, password="guess")
+    assert login(client).status_code == 303
+    client.post("/logout")
+    for _ in range(4):
+        assert login(client, password="guess").status_code == 200
+    assert login(client).status_code == 303
