@@ -184,8 +184,10 @@ def _enqueue_run(run: ReportRun) -> None:
     # the reaper drives the run from the ledger once it is back.
     import tasks
 
-    progress.refresh(db_session, run)
     try:
+        # The snapshot lives in the queue's result store too: inside the try, or a Redis
+        # outage turns a committed run into a 500 for the caller.
+        progress.refresh(db_session, run)
         if run.scope == "user":
             tasks.generate_and_send_user_report(run.user_id, run.month, run.id)
         else:
