@@ -63,6 +63,12 @@ def test_every_page_is_accessible(page: Page, stack):
     page.get_by_role("link", name="Failed", exact=True).click()
     expect(page).to_have_url(stack.url("/runs/1?state=failed"))
     _check(page, "06-run-filtered-empty", problems)
+    page.go_back()  # the filter pushed its URL; Back shows the whole list again
+    expect(page).to_have_url(stack.url("/runs/1"))
+    expect(page.get_by_role("link", name="All", exact=True)).to_have_attribute(
+        "aria-current", "true"
+    )
+    expect(page.locator("#deliveries tbody tr")).to_have_count(5)
 
     page.goto(stack.url("/"))
     _check(page, "07-overview-with-run", problems)
