@@ -48,6 +48,13 @@ def release_expired_leases(session) -> tuple[int, int]:
             "it may have arrived. Use Resend to send it again.",
         )
     ).rowcount
+    # A cancelled run's claims that come back are not sent any more.
+    cancelled_runs = select(ReportRun.id).where(ReportRun.state == "cancelled")
+    session.execute(
+        update(Delivery)
+        .where(Delivery.state == "pending", Delivery.run_id.in_(cancelled_runs))
+        .values(state="cancelled", reason="run cancelled by an admin", updated_at=now)
+    )
     session.commit()
     return back, unknown
 

@@ -169,7 +169,13 @@ def send_chunk(
             if (utcnow() - last_publish).total_seconds() >= 0.5:
                 progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
                 last_publish = utcnow()
-    progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
+    run = session.get(ReportRun, run_id, populate_existing=True)
+    if run.state == "cancelled":
+        # A report in flight when the run was cancelled has finished since: count it.
+        from webapp.runs import freeze_counts
+
+        freeze_counts(session, run)
+    progress.refresh(session, run)
     finish_if_complete(session, run_id)
     return outcome
 
