@@ -6,6 +6,7 @@ the next line.
 
 import os
 import threading
+from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import bindparam
@@ -16,9 +17,14 @@ from webapp.models import Delivery
 from webapp.models import ReportRun
 from webapp.timeutil import utcnow
 
-# Claims held by this process, so an interrupted consumer can give them back at once.
-_held: set[int] = set()
+# Claims held by this process (delivery id -> lease), so an interrupted consumer can give
+# them back at once.
+_held: dict[int, datetime] = {}
 _held_lock = threading.Lock()
+# The lease each claim of this thread set: its fencing token. A worker that outlived its
+# lease (stuck at RCPT, paused, slow) finds the delivery claimed again by someone else with
+# another lease, and must not send or record anything for it.
+_mine = threading.local()
 _sent_commits = 0
 
 
@@ -45,22 +51,33 @@ _CLAIM = (
 _HANDED_OVER = (
     update(_D).where(_D.c.id == bindparam("did"), _D.c.state == "sending").values(data_sent=True)
 )
+_HANDED_OVER_MINE = _HANDED_OVER.where(_D.c.lease_until == bindparam("lease"))
 # A "sent" may arrive after the reaper gave up on a slow worker and said "unknown": the
 # server's 250 is better knowledge, so it wins.
+_SENT_VALUES = dict(
+    state="sent",
+    lease_until=None,
+    updated_at=bindparam("now"),
+    sent_at=bindparam("now"),
+    smtp_code=bindparam("code"),
+    last_error=None,
+    sent_count=_D.c.sent_count + 1,
+    message=bindparam("message"),
+    message_sha256=bindparam("sha"),
+)
 _SENT = (
     update(_D)
     .where(_D.c.id == bindparam("did"), _D.c.state.in_(("sending", "unknown")))
-    .values(
-        state="sent",
-        lease_until=None,
-        updated_at=bindparam("now"),
-        sent_at=bindparam("now"),
-        smtp_code=bindparam("code"),
-        last_error=None,
-        sent_count=_D.c.sent_count + 1,
-        message=bindparam("message"),
-        message_sha256=bindparam("sha"),
+    .values(**_SENT_VALUES)
+)
+_SENT_MINE = (
+    update(_D)
+    .where(
+        _D.c.id == bindparam("did"),
+        ((_D.c.state == "sending") & (_D.c.lease_until == bindparam("lease")))
+        | (_D.c.state == "unknown"),
     )
+    .values(**_SENT_VALUES)
 )
 _BREAKER_RESET = (
     update(_R)
@@ -94,8 +111,15 @@ def claim(session, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
     session.commit()
     if claimed == 1:
         with _held_lock:
-            _held.add(delivery_id)
+            _held[delivery_id] = params["lease"]
+        _my_leases()[delivery_id] = params["lease"]
     return claimed == 1
+
+
+def _my_leases() -> dict[int, datetime]:
+    if not hasattr(_mine, "leases"):
+        _mine.leases = {}
+    return _mine.leases
 
 
 def run_state(session, run_id: int) -> str | None:
@@ -104,8 +128,13 @@ def run_state(session, run_id: int) -> str | None:
 
 
 def handed_over(session, delivery_id: int) -> None:
-    """Record that the message is about to go out; ClaimLost if the claim was taken back."""
-    marked = session.execute(_HANDED_OVER, {"did": delivery_id}).rowcount
+    """Record that the message is about to go out; ClaimLost if the claim was taken back
+    (and perhaps given to another worker since)."""
+    lease = _my_leases().get(delivery_id)
+    if lease is None:
+        marked = session.execute(_HANDED_OVER, {"did": delivery_id}).rowcount
+    else:
+        marked = session.execute(_HANDED_OVER_MINE, {"did": delivery_id, "lease": lease}).rowcount
     session.commit()
     if marked != 1:
         raise ClaimLost(delivery_id)
@@ -114,10 +143,12 @@ def handed_over(session, delivery_id: int) -> None:
 def mark_sent(session, delivery_id: int, run_id: int, code: int, message: bytes, sha: str):
     """Record the server's acceptance; resets the run's circuit-breaker count in one commit."""
     global _sent_commits
-    now = utcnow()
-    session.execute(
-        _SENT, {"did": delivery_id, "now": now, "code": code, "message": message, "sha": sha}
-    )
+    params = {"did": delivery_id, "now": utcnow(), "code": code, "message": message, "sha": sha}
+    lease = _my_leases().get(delivery_id)
+    if lease is None:
+        session.execute(_SENT, params)
+    else:
+        session.execute(_SENT_MINE, {**params, "lease": lease})
     session.execute(_BREAKER_RESET, {"rid": run_id})
     session.commit()
     _release(delivery_id)
@@ -128,18 +159,20 @@ def mark_sent(session, delivery_id: int, run_id: int, code: int, message: bytes,
 def finish(session, delivery_id: int, state: str, **values) -> None:
     """Record an outcome other than sent for a claimed delivery and let go of the claim."""
     values.update(state=state, lease_until=None, updated_at=utcnow())
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == "sending")
-        .values(**values)
-    )
+    mine = Delivery.state == "sending"
+    lease = _my_leases().get(delivery_id)
+    if lease is not None:
+        mine = mine & (Delivery.lease_until == lease)
+    session.execute(update(Delivery).where(Delivery.id == delivery_id, mine).values(**values))
     session.commit()
     _release(delivery_id)
 
 
 def _release(delivery_id: int) -> None:
+    lease = _my_leases().pop(delivery_id, None)
     with _held_lock:
-        _held.discard(delivery_id)
+        if lease is None or _held.get(delivery_id) == lease:
+            _held.pop(delivery_id, None)
 
 
 def settle_unclaimed(session, delivery_id: int, run_id: int, state: str, reason: str) -> None:
@@ -160,21 +193,26 @@ def settle_unclaimed(session, delivery_id: int, run_id: int, state: str, reason:
 def release_held(session) -> int:
     """Give back this process's claims that were not handed to SMTP yet (on SIGTERM)."""
     with _held_lock:
-        ids = list(_held)
+        held = dict(_held)
         _held.clear()
-    if not ids:
-        return 0
-    released = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.state == "sending", Delivery.data_sent.is_(False))
-        .values(
-            state="pending",
-            lease_until=None,
-            attempts=Delivery.attempts - 1,
-            last_error="worker stopped before sending; queued again",
-            updated_at=utcnow(),
-        )
-    ).rowcount
+    released = 0
+    for delivery_id, lease in held.items():
+        released += session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.state == "sending",
+                Delivery.lease_until == lease,
+                Delivery.data_sent.is_(False),
+            )
+            .values(
+                state="pending",
+                lease_until=None,
+                attempts=Delivery.attempts - 1,
+                last_error="worker stopped before sending; queued again",
+                updated_at=utcnow(),
+            )
+        ).rowcount
     session.commit()
     return released
 
