@@ -291,6 +291,14 @@ class FaultStack:
         self.history.append(proc)
         return proc
 
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until every running consumer has started its workers."""
+        for name, proc in self.consumers.items():
+            try:
+                wait_until(lambda p=proc: "Huey consumer started" in p.log(), timeout=timeout)
+            except AssertionError:
+                pytest.fail(f"{name} did not start\n{self.logs()}")
+
     def start_web(self, **env):
         merged = {**self.env, **{k: str(v) for k, v in env.items()}}
         self.web = start_web(merged, self.tmp_path, self.port)
@@ -359,6 +367,7 @@ class Scenario:
         stack.start_consumer("consumer0", periodic=True)
         stack.start_consumer("consumer1", periodic=False)
         stack.start_web()
+        stack.wait_ready()
         return stack
 
     def own_redis(self, *, appendonly: bool) -> RedisServer:

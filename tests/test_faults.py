@@ -30,6 +30,7 @@ def _kill_and_restart(sc: Scenario, point: str, victim: str, workers: int = 2):
         extra = {"FAULT_KILL_AT": point, "workers": workers} if name == victim else {}
         stack.start_consumer(name, periodic=periodic, **extra)
     stack.start_web()
+    stack.wait_ready()
     task_id = sc.start_run(stack)
     assert stack.wait_killed(victim) == -signal.SIGKILL
     # The victim's task died with it. Once its claims expire and the run shows no progress,
@@ -108,15 +109,19 @@ def test_redis_restarted_empty_mid_run_the_reaper_drives_the_run_again_from_the_
     task_id = sc.start_run(stack)
     sc.wait_messages(60)
     redis_server.shutdown()  # SHUTDOWN NOSAVE: the queue, the schedule and snapshots are gone
+    ticks = periodic_reaps(stack)
     time.sleep(1)
     redis_server.start()
     sc.wait_quiet(stack)
-    assert sc.ledger.states()["pending"] > 0, "the lost queue should have left work behind"
+    left = sc.ledger.states()["pending"]
     # The periodic reaper would find the run stalled within a minute (the half-minute run is
     # itself a task scheduled in Redis, lost with it); ring it now to keep the suite short.
     # (The web app is not polled before the reaper has run: task-status republishes a
     # missing snapshot, and the reaper reads a fresh snapshot as progress.)
-    assert sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)["redriven"] == 1
+    reaped = sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)
+    if periodic_reaps(stack) == ticks:  # else the minute's reaper may have done it already
+        assert left > 0, "the lost queue should have left work behind"
+        assert reaped["redriven"] == 1, reaped
     sc.wait_finished(stack, task_id, timeout=60)
     sc.check("Redis restarted mid-run, no persistence", stack, task_id)
     sc.assert_no_more_mail(stack)
@@ -130,9 +135,17 @@ def test_redis_down_when_a_run_is_posted_answers_202_and_the_reaper_drives_it_la
     assert status == 202, (status, body)
     task_id = body["task_id"]
     assert sc.ledger.run(task_id).state == "queued"  # committed; only the doorbell failed
+    ticks = periodic_reaps(stack)
     redis_server.start()
     # The queued run is older than the stall time: the reaper enqueues it.
     time.sleep(2.5)
-    assert sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)["redriven"] == 1
+    reaped = sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)
+    if periodic_reaps(stack) == ticks:  # else the minute's reaper may have done it already
+        assert reaped["redriven"] == 1, reaped
     sc.wait_finished(stack, task_id, timeout=60)
     sc.check("Redis down at POST, 202, reaper drives", stack, task_id)
+
+
+def periodic_reaps(stack) -> int:
+    """How many times the periodic reaper has fired so far (consumer0 runs the schedule)."""
+    return sum(p.log().count("Executing tasks.reap:") for p in stack.history)
