@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.faults import Scenario
+from tests.faults import received_by_address
 from tests.smtp_server import FaultPlan
 
 pytestmark = [pytest.mark.consumer, pytest.mark.redis]
@@ -62,6 +63,17 @@ def test_worker_sigkilled_after_the_servers_250_leaves_one_message_marked_unknow
     figures = sc.check("SIGKILL after 250, before commit", stack, task_id, unknown=1)
     assert figures.unknown_received == 1
     sc.assert_no_more_mail(stack)
+
+    # Only an admin's Resend mails it again: once more, with the same Message-ID.
+    [(address, row)] = [
+        (a, d) for a, d in sc.ledger.deliveries(sc.world.month).items() if d.state == "unknown"
+    ]
+    status, body, _ = sc.resend(stack, sc.world.emails[address])
+    assert status == 202, body
+    sc.wait_finished(stack, body["task_id"])
+    counts, message_ids = received_by_address(sc.smtp)
+    assert counts[address] == 2 and message_ids[address] == {row.message_id}
+    assert sc.ledger.deliveries(sc.world.month)[address].state == "sent"
 
 
 def test_worker_sigkilled_after_marking_handed_over_before_data_is_unknown_with_no_message(sc):
