@@ -291,6 +291,10 @@ class FaultStack:
         self.history.append(proc)
         return proc
 
+    def periodic_reaps(self) -> int:
+        """How many times the periodic reaper has fired so far (in the consumers' logs)."""
+        return sum(p.log().count("Executing tasks.reap:") for p in self.history)
+
     def wait_ready(self, timeout: float = 30) -> None:
         """Wait until every running consumer has started its workers."""
         for name, proc in self.consumers.items():

@@ -121,7 +121,7 @@ def test_redis_restarted_empty_mid_run_the_reaper_drives_the_run_again_from_the_
     task_id = sc.start_run(stack)
     sc.wait_messages(60)
     redis_server.shutdown()  # SHUTDOWN NOSAVE: the queue, the schedule and snapshots are gone
-    ticks = periodic_reaps(stack)
+    ticks = stack.periodic_reaps()
     time.sleep(1)
     redis_server.start()
     sc.wait_quiet(stack)
@@ -131,7 +131,7 @@ def test_redis_restarted_empty_mid_run_the_reaper_drives_the_run_again_from_the_
     # (The web app is not polled before the reaper has run: task-status republishes a
     # missing snapshot, and the reaper reads a fresh snapshot as progress.)
     reaped = sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)
-    if periodic_reaps(stack) == ticks:  # else the minute's reaper may have done it already
+    if stack.periodic_reaps() == ticks:  # else the minute's reaper may have done it already
         assert left > 0, "the lost queue should have left work behind"
         assert reaped["redriven"] == 1, reaped
     sc.wait_finished(stack, task_id, timeout=60)
@@ -147,17 +147,12 @@ def test_redis_down_when_a_run_is_posted_answers_202_and_the_reaper_drives_it_la
     assert status == 202, (status, body)
     task_id = body["task_id"]
     assert sc.ledger.run(task_id).state == "queued"  # committed; only the doorbell failed
-    ticks = periodic_reaps(stack)
+    ticks = stack.periodic_reaps()
     redis_server.start()
     # The queued run is older than the stall time: the reaper enqueues it.
     time.sleep(2.5)
     reaped = sc.doorbell(stack).reap_now().get(blocking=True, timeout=15)
-    if periodic_reaps(stack) == ticks:  # else the minute's reaper may have done it already
+    if stack.periodic_reaps() == ticks:  # else the minute's reaper may have done it already
         assert reaped["redriven"] == 1, reaped
     sc.wait_finished(stack, task_id, timeout=60)
     sc.check("Redis down at POST, 202, reaper drives", stack, task_id)
-
-
-def periodic_reaps(stack) -> int:
-    """How many times the periodic reaper has fired so far (consumer0 runs the schedule)."""
-    return sum(p.log().count("Executing tasks.reap:") for p in stack.history)
