@@ -17,6 +17,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from webapp import progress
 from webapp import runs
 from webapp.db import db_session
+from webapp.dispatch import enqueue
 from webapp.extensions import csrf
 from webapp.models import ReportRun
 from webapp.months import Month
@@ -135,7 +136,7 @@ def generate_all_monthly_reports():
         )
     except runs.RunConflict as exc:
         return _conflict(exc)
-    _enqueue_run(run)
+    enqueue(run)
     return jsonify(
         {
             "message": f"Reports for {month.label} started: {run.total} learner(s) to mail.",
@@ -167,7 +168,7 @@ def generate_user_report():
         raise BadRequest(str(exc)) from None
     except runs.RunConflict as exc:
         return _conflict(exc)
-    _enqueue_run(run)
+    enqueue(run)
     return jsonify(
         {
             "message": f"Report for {month.label} is being generated and mailed.",
@@ -177,23 +178,6 @@ def generate_user_report():
             "status": "PENDING",
         }
     ), 202
-
-
-def _enqueue_run(run: ReportRun) -> None:
-    # The run and its deliveries are committed first: if the queue is unreachable now,
-    # the reaper drives the run from the ledger once it is back.
-    import tasks
-
-    try:
-        # The snapshot lives in the queue's result store too: inside the try, or a Redis
-        # outage turns a committed run into a 500 for the caller.
-        progress.refresh(db_session, run)
-        if run.scope == "user":
-            tasks.generate_and_send_user_report(run.user_id, run.month, run.id)
-        else:
-            tasks.process_all_reports(run.month, run.id)
-    except Exception:  # noqa: BLE001
-        current_app.logger.exception("Could not enqueue run %s; the reaper will drive it", run.id)
 
 
 def _status_words(snap: dict) -> str:

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from webapp import runs
 from webapp.db import db_session
+from webapp.dispatch import enqueue
 from webapp.forms import StartRunForm
 from webapp.learners import find_learners
 from webapp.models import ReportRun
 from webapp.models import User
 from webapp.months import Month
 from webapp.web import conflict_response
-from webapp.web import enqueue
 from webapp.web import is_htmx
 from webapp.web import render
 from webapp.web import require_admin

@@ -19,6 +19,7 @@ from sqlalchemy.orm import defer
 
 from webapp import runs
 from webapp.db import db_session
+from webapp.dispatch import enqueue
 from webapp.forms import SendForm
 from webapp.models import Delivery
 from webapp.models import ReportRun
@@ -28,7 +29,6 @@ from webapp.months import Month
 from webapp.web import back_to
 from webapp.web import conflict_response
 from webapp.web import current_path
-from webapp.web import enqueue
 from webapp.web import is_htmx
 from webapp.web import render
 from webapp.web import require_admin

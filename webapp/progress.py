@@ -4,6 +4,8 @@ Workers refresh it; the progress fragment and task-status read it with peek (nev
 so polls are cheap and repeated polls give the same answer.
 """
 
+import logging
+
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -13,6 +15,8 @@ from webapp.models import ReportRun
 from webapp.models import User
 from webapp.queue import huey
 from webapp.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 FINISHED_STATES = ("sent", "failed", "skipped", "unknown", "cancelled")
 
@@ -99,7 +103,12 @@ def refresh(session, run: ReportRun, *, with_results: bool = False) -> dict:
     snap = snapshot_of(run, ledger_counts(session, run.id))
     if with_results:
         snap["results"] = learner_results(session, run.id)
-    huey.put(_key(run.task_id), snap)
+    try:
+        huey.put(_key(run.task_id), snap)
+    except Exception:  # noqa: BLE001
+        # The snapshot is a cache of the ledger: a queue outage must not fail the caller
+        # (a chunk mid-way, or an API request whose run is already committed).
+        log.warning("could not publish the progress of run %s", run.id, exc_info=True)
     return snap
 
 

@@ -4,9 +4,9 @@ Runs at consumer start and periodically on the one consumer that runs periodic t
 """
 
 import logging
-from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -59,11 +59,11 @@ def release_expired_leases(session) -> tuple[int, int]:
     return back, unknown
 
 
-def _stalled(run: ReportRun, now, stall: timedelta) -> bool:
-    snap = progress.read(run.task_id)
-    if snap is None or not snap.get("updated_at"):
-        return True
-    last = datetime.fromisoformat(snap["updated_at"])
+def _stalled(session, run: ReportRun, now, stall: timedelta) -> bool:
+    # Progress is read from the ledger, not from the snapshot: a reader can rewrite the
+    # snapshot (task-status after Redis lost it) without any report having moved.
+    last = session.scalar(select(func.max(Delivery.updated_at)).where(Delivery.run_id == run.id))
+    last = max(filter(None, (last, run.started_at, run.created_at)))
     return now - last > stall
 
 
@@ -85,7 +85,7 @@ def reap(session, config) -> dict:
         if sending.finish_if_complete(session, run.id):
             closed += 1
             continue
-        if _stalled(run, now, stall):
+        if _stalled(session, run, now, stall):
             for ids in sending.pending_chunks(session, run.id, config["REPORT_CHUNK_SIZE"]):
                 tasks.send_report_chunk(run.id, ids)
             progress.refresh(session, run)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from webapp import progress
 from webapp import runs
 from webapp.db import db_session
+from webapp.dispatch import enqueue
 from webapp.forms import ActionForm
 from webapp.models import DELIVERY_STATES
 from webapp.models import Delivery
@@ -24,7 +25,6 @@ from webapp.models import User
 from webapp.months import Month
 from webapp.web import back_to
 from webapp.web import conflict_response
-from webapp.web import enqueue
 from webapp.web import is_htmx
 from webapp.web import require_admin
 from webapp.web import run_snapshot

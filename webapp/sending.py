@@ -286,6 +286,7 @@ def _tally(session, config, outcome: ChunkOutcome, result, run_id: int, delivery
         outcome.unknown += 1
     elif result == "failed":
         outcome.failed += 1
+        return  # one recipient's 5xx says nothing about the server: not for the breaker
     else:
         delay = _retry_later(session, config, delivery_id, result)
         if delay is None:
@@ -293,6 +294,8 @@ def _tally(session, config, outcome: ChunkOutcome, result, run_id: int, delivery
         else:
             outcome.retry_ids.append(delivery_id)
             outcome.retry_delay = max(outcome.retry_delay, delay)
+        if result.step == "rcpt":
+            return  # greylisting (451/452 for a recipient) is not a failing server either
     if ledger.note_failure(session, run_id, config["CIRCUIT_BREAKER_FAILURES"]):
         n = config["CIRCUIT_BREAKER_FAILURES"]
         pause_run(

@@ -4,7 +4,6 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Flask
-from flask import current_app
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -112,28 +111,6 @@ def run_snapshot(run: ReportRun, *, exact: bool = False) -> dict:
     if snap is None or snap.get("state") != run.state:
         snap = progress.refresh(db_session, run)
     return snap
-
-
-def enqueue(run: ReportRun) -> bool:
-    """Ring the queue's bell for a committed run: a new one, a resumed or a retried one.
-
-    The ledger is already written, so if the queue is down the reaper drives the run later.
-    """
-    import tasks
-
-    progress.refresh(db_session, run)
-    try:
-        if run.scope == "user" and run.state == "queued":
-            tasks.generate_and_send_user_report(run.user_id, run.month, run.id)
-        else:
-            # For a run that is running again (resume, retry) this fans out its pending work.
-            tasks.process_all_reports(run.month, run.id)
-    except Exception:  # noqa: BLE001
-        current_app.logger.exception("Could not enqueue run %s; the reaper will drive it", run.id)
-        return False
-    finally:
-        db_session.expire_all()
-    return True
 
 
 def conflict_response(exc):
