@@ -25,6 +25,8 @@ STALL_SECONDS = 60
 
 def release_expired_leases(session) -> tuple[int, int]:
     """Expired claims go back to pending, or to unknown if the data may have reached SMTP."""
+    # updated_at is left as it was: the reaper's bookkeeping is not progress, and the stall
+    # check below reads progress from it.
     now = utcnow()
     expired = Delivery.state == "sending", Delivery.lease_until < now
     back = session.execute(
@@ -33,7 +35,7 @@ def release_expired_leases(session) -> tuple[int, int]:
         .values(
             state="pending",
             lease_until=None,
-            updated_at=now,
+            updated_at=Delivery.updated_at,
             last_error="worker stopped before sending; queued again",
         )
     ).rowcount
@@ -43,7 +45,7 @@ def release_expired_leases(session) -> tuple[int, int]:
         .values(
             state="unknown",
             lease_until=None,
-            updated_at=now,
+            updated_at=Delivery.updated_at,
             last_error="worker stopped after the message was handed to the SMTP server; "
             "it may have arrived. Use Resend to send it again.",
         )
@@ -53,7 +55,7 @@ def release_expired_leases(session) -> tuple[int, int]:
     session.execute(
         update(Delivery)
         .where(Delivery.state == "pending", Delivery.run_id.in_(cancelled_runs))
-        .values(state="cancelled", reason="run cancelled by an admin", updated_at=now)
+        .values(state="cancelled", reason="run cancelled by an admin")
     )
     session.commit()
     return back, unknown
