@@ -46,6 +46,23 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def mail_app(tmp_path, smtp_server):
+    """An app mailing the test SMTP server, with Huey tasks run in-process."""
+    import tasks
+    from webapp.queue import huey
+
+    app = create_app(make_test_config(tmp_path, SMTP_PORT=smtp_server.port))
+    with app.app_context():
+        db.create_all()
+    huey.immediate = True
+    tasks.use_app(app)
+    yield app
+    tasks.use_app(None)
+    huey.immediate = False
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
 def session(app):
     """A database session inside an app context of the test app."""
     with app.app_context():

@@ -8,16 +8,12 @@ from html import unescape
 import pytest
 from werkzeug.security import generate_password_hash
 
-import tasks
-from tests.conftest import make_test_config
 from tests.factories import make_chapter
 from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp import create_app
 from webapp import db
-from webapp.queue import huey
 
 MONTH = "2024-12"
 ADMIN_EMAIL = "admin@example.test"
@@ -35,20 +31,6 @@ def fast_user(session, password: str = PASSWORD, **kw):
 def fast_admin(session, email: str = ADMIN_EMAIL, **kw):
     kw.setdefault("full_name", "Ada Admin")
     return fast_user(session, username=email, email=email, role="admin", **kw)
-
-
-@pytest.fixture
-def mail_app(tmp_path, smtp_server):
-    """An app mailing the test SMTP server, with Huey tasks run in-process."""
-    app = create_app(make_test_config(tmp_path, SMTP_PORT=smtp_server.port))
-    with app.app_context():
-        db.create_all()
-    huey.immediate = True
-    tasks.use_app(app)
-    yield app
-    tasks.use_app(None)
-    huey.immediate = False
-    app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture

@@ -6,36 +6,18 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-import tasks
-from tests.conftest import make_test_config
 from tests.factories import make_admin
 from tests.factories import make_chapter
 from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp import create_app
 from webapp import db
 from webapp.models import Delivery
 from webapp.models import ReportRun
-from webapp.queue import huey
 from webapp.tokens import create_token
 
 MONTH = "2024-12"
-
-
-@pytest.fixture
-def mail_app(tmp_path, smtp_server):
-    """An app mailing to the test SMTP server, with tasks run in-process."""
-    app = create_app(make_test_config(tmp_path, SMTP_PORT=smtp_server.port))
-    with app.app_context():
-        db.create_all()
-    huey.immediate = True
-    tasks.use_app(app)
-    yield app
-    tasks.use_app(None)
-    huey.immediate = False
-    app.extensions["db_engine"].dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from tests.dashboard_helpers import fast_admin
 from tests.dashboard_helpers import fast_user
 from tests.dashboard_helpers import htmx
 from tests.dashboard_helpers import login
-from tests.dashboard_helpers import mail_app  # noqa: F401  (fixture)
 from tests.dashboard_helpers import text_of
 from tests.dashboard_helpers import world  # noqa: F401  (fixture)
 from webapp import create_app
