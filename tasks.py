@@ -5,6 +5,7 @@ Tasks take ids, never objects, and each call runs in a fresh app context.
 
 import functools
 import logging
+import os
 import threading
 
 from flask import Flask
@@ -14,6 +15,11 @@ from huey.signals import SIGNAL_INTERRUPTED
 from webapp.queue import huey
 
 log = logging.getLogger("quiz_reports.tasks")
+
+# A lost database connection or a locked SQLite file makes a task fail; trying again later
+# is safe because every delivery is claimed by compare-and-set. (Read at import, like the
+# queue itself: the decorators below need it.)
+DB_RETRIES = {"retries": 3, "retry_delay": float(os.environ.get("TASK_RETRY_DELAY") or 15)}
 
 _app: Flask | None = None
 _app_lock = threading.Lock()
@@ -60,7 +66,7 @@ def _session():
     return get_session()
 
 
-@huey.task(retries=3, retry_delay=15)
+@huey.task(**DB_RETRIES)
 @in_app_context
 def process_all_reports(month_year: str | None = None, run_id: int | None = None):
     """Drive a run: mark it running and fan its deliveries out as chunk tasks.
@@ -93,11 +99,6 @@ def process_all_reports(month_year: str | None = None, run_id: int | None = None
     return {"run_id": run_id, "chunks": len(chunks)}
 
 
-# A lost database connection or a locked SQLite file makes a task fail; trying again later
-# is safe because every delivery is claimed by compare-and-set.
-DB_RETRIES = {"retries": 3, "retry_delay": 15}
-
-
 @huey.task(**DB_RETRIES)
 @in_app_context
 def send_report_chunk(run_id: int, delivery_ids: list[int]):
@@ -123,7 +124,7 @@ def send_report_chunk(run_id: int, delivery_ids: list[int]):
     return {"sent": outcome.sent, "failed": outcome.failed, "retry": len(outcome.retry_ids)}
 
 
-@huey.task(retries=3, retry_delay=15)
+@huey.task(**DB_RETRIES)
 @in_app_context
 def generate_and_send_user_report(user_id: int, month_year: str, run_id: int | None = None):
     """Generate and mail one learner's report; without run_id it starts that run itself."""

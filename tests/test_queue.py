@@ -220,3 +220,57 @@ def test_rate_limit_holds_across_two_consumers(tmp_path, smtp_server, stack, red
     assert times[-1] - times[0] >= 3.5
     worst = max(sum(1 for t in times if start <= t < start + 1) for start in times)
     assert worst <= 11 + 1, f"{worst} messages arrived within one second"
+
+
+@pytest.mark.consumer
+def test_worker_meeting_a_locked_database_retries_later_and_finishes(tmp_path, smtp_server, stack):
+    import sqlite3
+
+    path = tmp_path / "test.sqlite3"
+    url = f"sqlite:///{path}"
+    world = prepare_database(tmp_path, url, learners=20)
+    env = stack_env(
+        tmp_path,
+        smtp_server.port,
+        DATABASE_URL=url,
+        HUEY_SQLITE_PATH=str(tmp_path / "queue.sqlite3"),
+        DATABASE_BUSY_TIMEOUT="0.5",
+        TASK_RETRY_DELAY="1",
+    )
+    s = Stack(tmp_path, env)
+    s.procs.append(start_web(env, tmp_path, s.port))
+    try:
+        status, body, _ = api(
+            s.base,
+            "POST",
+            "/scheduled/generate-all-monthly-reports",
+            world["token"],
+            {"month_year": str(Month.last_full())},
+        )
+        assert status == 202, body
+        # Another program holds the write lock while the worker picks the run up.
+        lock = sqlite3.connect(path, timeout=5)
+        lock.execute("BEGIN EXCLUSIVE")
+        s.procs.append(start_consumer(env, tmp_path, "consumer0"))
+        # The run's task fails on the lock and is put back for a later try.
+        wait_until(
+            lambda: "Requeueing" in s.procs[-1].log(),
+            timeout=20,
+            message="the worker never met the lock",
+        )
+        assert smtp_server.messages == []
+        lock.rollback()
+        lock.close()
+
+        def finished():
+            code, data, _ = api(
+                s.base, "GET", f"/scheduled/task-status/{body['task_id']}", world["token"]
+            )
+            return data if data["state"] == "SUCCESS" else None
+
+        data = wait_until(finished, timeout=30, message=s.logs())
+        assert data["result"]["summary"]["successful"] == 20
+        assert max(recipients(smtp_server).values()) == 1 and len(smtp_server.messages) == 20
+        assert "Unhandled exception in task" in s.procs[-1].log()
+    finally:
+        s.stop()
