@@ -52,3 +52,11 @@ def test_unset_smtp_server_means_the_capture_server(monkeypatch):
 @pytest.mark.parametrize(("port", "security"), [(465, "ssl"), (587, "starttls"), (25, "none")])
 def test_smtp_security_default_by_port(port, security):
     assert default_smtp_security(port) == security
+
+
+def test_production_cookies_are_secure_and_host_prefixed(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUIZ_REPORTS_ENV", "production")
+    config = Config()
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.SESSION_COOKIE_NAME == "__Host-session"
+    assert config.SESSION_COOKIE_HTTPONLY is True and config.SESSION_COOKIE_SAMESITE == "Lax"

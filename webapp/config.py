@@ -77,6 +77,10 @@ class Config:
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.ENV == "production")
+        if self.SESSION_COOKIE_SECURE:
+            # The __Host- prefix makes browsers refuse the cookie unless it is Secure, for
+            # path / and without a Domain: no subdomain can plant or read it.
+            self.SESSION_COOKIE_NAME = "__Host-session"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None
