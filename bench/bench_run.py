@@ -56,6 +56,7 @@ def main() -> int:
     parser.add_argument("--consumers", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=200)
+    parser.add_argument("--worker-type", default="thread", choices=("thread", "process"))
     parser.add_argument("--redis", default="", help="a Redis URL for the queue instead of SQLite")
     args = parser.parse_args()
 
@@ -85,7 +86,16 @@ def main() -> int:
         )
 
     consumers = [
-        start_consumer(env, WORK, f"consumer{i}", *(("-n",) if i else ()), "-w", str(args.workers))
+        start_consumer(
+            env,
+            WORK,
+            f"consumer{i}",
+            *(("-n",) if i else ()),
+            "-w",
+            str(args.workers),
+            "-k",
+            args.worker_type,
+        )
         for i in range(args.consumers)
     ]
     month = Month.last_full()
@@ -125,7 +135,8 @@ def main() -> int:
         controller.stop()
     print(
         f"median over {len(times)} runs: {statistics.median(times):.2f} s for "
-        f"{args.users:,} learners ({args.consumers} consumer(s) x {args.workers} threads)"
+        f"{args.users:,} learners ({args.consumers} consumer(s) x {args.workers} "
+        f"{args.worker_type} workers)"
     )
     return 0
 
