@@ -43,6 +43,19 @@ def prepare_database(tmp_path, database_url: str, learners: int = LEARNERS) -> d
     return {"app": app, "token": token, "emails": emails}
 
 
+def queue_env(tmp_path, smtp_server, database_url: str, redis_queue=None, **extra) -> dict:
+    """The processes' environment: this test's database, and its queue on SQLite or Redis."""
+    if redis_queue:
+        url, name = redis_queue
+        queue = {"REDIS_URL": url, "HUEY_NAME": name}
+    else:
+        queue = {"HUEY_SQLITE_PATH": str(tmp_path / "queue.sqlite3")}
+    env = stack_env(tmp_path, smtp_server.port, DATABASE_URL=database_url, **queue, **extra)
+    if not redis_queue:
+        env.pop("REDIS_URL", None)
+    return env
+
+
 class Stack:
     """Web app and consumer(s) of one test, stopped (and their logs shown) at the end."""
 
@@ -147,14 +160,7 @@ def run_month_and_check(stack: Stack, world: dict, smtp_server, database_url: st
 def test_run_on_the_embedded_sqlite_queue(tmp_path, smtp_server, stack):
     url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     world = prepare_database(tmp_path, url)
-    env = stack_env(
-        tmp_path,
-        smtp_server.port,
-        DATABASE_URL=url,
-        HUEY_SQLITE_PATH=str(tmp_path / "queue.sqlite3"),
-        REPORT_CHUNK_SIZE="25",
-    )
-    env.pop("REDIS_URL", None)
+    env = queue_env(tmp_path, smtp_server, url, REPORT_CHUNK_SIZE="25")
     s = stack(env)
     run_month_and_check(s, world, smtp_server, url, tmp_path)
 
@@ -162,17 +168,9 @@ def test_run_on_the_embedded_sqlite_queue(tmp_path, smtp_server, stack):
 @pytest.mark.consumer
 @pytest.mark.redis
 def test_run_on_redis_with_two_consumers_sharing_chunks(tmp_path, smtp_server, stack, redis_queue):
-    redis_url, name = redis_queue
     url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     world = prepare_database(tmp_path, url)
-    env = stack_env(
-        tmp_path,
-        smtp_server.port,
-        DATABASE_URL=url,
-        REDIS_URL=redis_url,
-        HUEY_NAME=name,
-        REPORT_CHUNK_SIZE="5",
-    )
+    env = queue_env(tmp_path, smtp_server, url, redis_queue, REPORT_CHUNK_SIZE="5")
     s = stack(env, consumers=2)
     run_month_and_check(s, world, smtp_server, url, tmp_path)
     logs = [p.log() for p in s.procs if p.name.startswith("consumer")]
@@ -183,16 +181,8 @@ def test_run_on_redis_with_two_consumers_sharing_chunks(tmp_path, smtp_server, s
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_run_on_postgresql_and_redis(tmp_path, smtp_server, stack, redis_queue, postgres_url):
-    redis_url, name = redis_queue
     world = prepare_database(tmp_path, postgres_url)
-    env = stack_env(
-        tmp_path,
-        smtp_server.port,
-        DATABASE_URL=postgres_url,
-        REDIS_URL=redis_url,
-        HUEY_NAME=name,
-        REPORT_CHUNK_SIZE="20",
-    )
+    env = queue_env(tmp_path, smtp_server, postgres_url, redis_queue, REPORT_CHUNK_SIZE="20")
     s = stack(env)
     run_month_and_check(s, world, smtp_server, postgres_url, tmp_path)
 
@@ -200,17 +190,10 @@ def test_run_on_postgresql_and_redis(tmp_path, smtp_server, stack, redis_queue, 
 @pytest.mark.consumer
 @pytest.mark.redis
 def test_rate_limit_holds_across_two_consumers(tmp_path, smtp_server, stack, redis_queue):
-    redis_url, name = redis_queue
     url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     world = prepare_database(tmp_path, url, learners=40)
-    env = stack_env(
-        tmp_path,
-        smtp_server.port,
-        DATABASE_URL=url,
-        REDIS_URL=redis_url,
-        HUEY_NAME=name,
-        REPORT_CHUNK_SIZE="5",
-        MAIL_RATE_PER_SECOND="10",
+    env = queue_env(
+        tmp_path, smtp_server, url, redis_queue, REPORT_CHUNK_SIZE="5", MAIL_RATE_PER_SECOND="10"
     )
     s = stack(env, consumers=2)
     run_month_and_check(s, world, smtp_server, url, tmp_path)
@@ -229,14 +212,7 @@ def test_worker_meeting_a_locked_database_retries_later_and_finishes(tmp_path, s
     path = tmp_path / "test.sqlite3"
     url = f"sqlite:///{path}"
     world = prepare_database(tmp_path, url, learners=20)
-    env = stack_env(
-        tmp_path,
-        smtp_server.port,
-        DATABASE_URL=url,
-        HUEY_SQLITE_PATH=str(tmp_path / "queue.sqlite3"),
-        DATABASE_BUSY_TIMEOUT="0.5",
-        TASK_RETRY_DELAY="1",
-    )
+    env = queue_env(tmp_path, smtp_server, url, DATABASE_BUSY_TIMEOUT="0.5", TASK_RETRY_DELAY="1")
     s = Stack(tmp_path, env)
     s.procs.append(start_web(env, tmp_path, s.port))
     try:
