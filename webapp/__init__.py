@@ -31,13 +31,14 @@ def _secret_key(app: Flask) -> str:
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the web app; tests pass their own settings in `config`."""
+    settings = Config()
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
-        instance_path=Config().INSTANCE_PATH,
+        instance_path=settings.INSTANCE_PATH,
     )
-    app.config.from_mapping(Config().as_mapping())
+    app.config.from_mapping(settings.as_mapping())
     if config:
         app.config.from_mapping(config)
     app.config["SECRET_KEY"] = _secret_key(app)
