@@ -180,6 +180,35 @@ def send_report_email(user_id: int, month_year: str, html_content: str):
     return {"run_id": run.id, "sent": outcome.sent, "failed": outcome.failed}
 
 
+@huey.periodic_task(crontab(minute="7"))
+@in_app_context
+def monthly_run():
+    """Start the last full month's run once it is due (MONTHLY_RUN, _DAY, _HOUR)."""
+    from webapp import runs
+    from webapp import schedule
+    from webapp.dispatch import enqueue
+    from webapp.timeutil import utcnow
+
+    config = _config()
+    if not config["MONTHLY_RUN"]:
+        return None
+    session = _session()
+    month = schedule.due_month(
+        session, utcnow(), config["MONTHLY_RUN_DAY"], config["MONTHLY_RUN_HOUR"]
+    )
+    if month is None:
+        return None
+    try:
+        run = runs.start_all(
+            session, month, mail_from=config["MAIL_FROM"], skip_empty=config["SKIP_EMPTY_REPORTS"]
+        )
+    except runs.RunConflict:
+        return None
+    log.info("monthly run for %s started: run %s, %d learner(s)", month, run.id, run.total)
+    enqueue(run)
+    return run.task_id
+
+
 @huey.periodic_task(crontab(minute="*"))
 def reap():
     """Every minute, and again half a minute later: recover work Huey lost."""

@@ -62,6 +62,11 @@ class Config:
         self.MAIL_FROM = os.environ.get("MAIL_FROM", "Quiz Reports <reports@quiz.example>")
 
         self.REPORT_CHUNK_SIZE = _int("REPORT_CHUNK_SIZE", 200)
+        # The last full month's run starts by itself on this day of the month, at this hour
+        # (UTC), when MONTHLY_RUN is on.
+        self.MONTHLY_RUN = _bool("MONTHLY_RUN", False)
+        self.MONTHLY_RUN_DAY = _int("MONTHLY_RUN_DAY", 1)
+        self.MONTHLY_RUN_HOUR = _int("MONTHLY_RUN_HOUR", 6)
         self.SKIP_EMPTY_REPORTS = _bool("SKIP_EMPTY_REPORTS", False)
         self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 5)
         self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
