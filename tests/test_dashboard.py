@@ -276,7 +276,7 @@ def test_deliveries_are_paginated_and_filtered_by_state(mail_app, admin):
     assert admin.get(f"/runs/{run_id}?page=99&state=bogus").status_code == 200
 
 
-def test_a_run_of_ten_thousand_stays_fast(mail_app, admin):
+def test_a_run_of_ten_thousand_pages_with_a_fixed_handful_of_statements(mail_app, admin):
     run_id = _many_deliveries(mail_app, 10_000, failed_every=7)
     admin.get(f"/runs/{run_id}")  # warm up
     engine = mail_app.extensions["db_engine"]
@@ -287,15 +287,13 @@ def test_a_run_of_ten_thousand_stays_fast(mail_app, admin):
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        started = time.perf_counter()
+        # Speed itself is for benchmarks; what the test pins is the query shape.
         page = admin.get(f"/runs/{run_id}?state=failed&page=20")
-        elapsed = time.perf_counter() - started
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert page.status_code == 200
     assert "Page 20 of 29" in text_of(page)
     assert len(statements) <= 8  # a fixed handful, not one per learner
-    assert elapsed < 1.0
 
 
 # --- Actions --------------------------------------------------------------------------------
