@@ -169,6 +169,7 @@ def test_user_report_resends_explicitly(mail_app, world, smtp_server):
         ({"month_year": 202412}, 400, "string"),
         ({"month_year": "2999-01"}, 400, "future"),
         ([], 400, "object"),
+        ({"month_year": "2024-12", "dry_run": "true"}, 400, "dry_run must be true or false"),
     ],
 )
 def test_generate_all_rejects_bad_month(mail_app, world, body, status, words):

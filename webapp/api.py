@@ -117,7 +117,11 @@ def generate_all_monthly_reports():
     data = _json_body()
     month = _month(data.get("month_year"))
     config = current_app.config
-    if data.get("dry_run") is True:
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        # A string "true" must not start a real run by mistake.
+        raise BadRequest("dry_run must be true or false.")
+    if dry_run:
         plan = runs.plan(db_session, month, skip_empty=config["SKIP_EMPTY_REPORTS"])
         return jsonify(
             {
