@@ -298,3 +298,17 @@ def test_dry_run_lists_who_would_be_mailed(mail_app, world, smtp_server):
     assert [x["user_id"] for x in data["to_send"]] == world["learner_ids"]
     assert data["skipped"][0]["reason"] == "no email address on file"
     assert count_runs(mail_app) == 0 and smtp_server.messages == []
+
+
+def test_an_oversized_body_is_refused_in_words(mail_app, world):
+    r = call(
+        mail_app.test_client(),
+        "POST",
+        "/scheduled/generate-all-monthly-reports",
+        world["token"],
+        data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        content_type="application/json",
+    )
+    assert r.status_code == 413
+    assert r.get_json()["message"]
+    assert count_runs(mail_app) == 0

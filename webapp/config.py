@@ -89,6 +89,8 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.WTF_CSRF_TIME_LIMIT = None
+        # No form or JSON body of this product comes near this; larger ones get a 413.
+        self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.TESTING = False
 
     def as_mapping(self) -> dict:
