@@ -46,6 +46,14 @@ def call(client, method, path, token, **kw):
     return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kw)
 
 
+def start_month(client, world, **extra):
+    """POST the December 2024 run with the admin's token."""
+    body = {"month_year": MONTH, **extra}
+    return call(
+        client, "POST", "/scheduled/generate-all-monthly-reports", world["token"], json=body
+    )
+
+
 def count_runs(app) -> int:
     with app.app_context():
         return db.get_session().scalar(select(func.count()).select_from(ReportRun))
@@ -71,13 +79,7 @@ def test_bad_token_is_401_and_learner_token_is_403(mail_app, world):
 
 def test_run_for_all_learners_mails_each_once(mail_app, world, smtp_server):
     client = mail_app.test_client()
-    r = call(
-        client,
-        "POST",
-        "/scheduled/generate-all-monthly-reports",
-        world["token"],
-        json={"month_year": MONTH},
-    )
+    r = start_month(client, world)
     assert r.status_code == 202, r.get_json()
     body = r.get_json()
     assert body["status"] == "PENDING" and body["month_year"] == MONTH
@@ -128,13 +130,7 @@ def test_second_start_while_open_is_409_with_task_id(mail_app, world):
         )
         s.commit()
     client = mail_app.test_client()
-    r = call(
-        client,
-        "POST",
-        "/scheduled/generate-all-monthly-reports",
-        world["token"],
-        json={"month_year": MONTH},
-    )
+    r = start_month(client, world)
     assert r.status_code == 409
     assert r.get_json()["task_id"] == "6f1c2e7a-0000-4000-8000-000000000001"
 
