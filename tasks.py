@@ -12,7 +12,7 @@ from flask import Flask
 from huey import crontab
 from huey.signals import SIGNAL_INTERRUPTED
 
-from webapp.queue import huey
+from webapp.infra.queue import huey
 
 log = logging.getLogger("quiz_reports.tasks")
 
@@ -61,7 +61,7 @@ def _config():
 
 
 def _session():
-    from webapp.db import get_session
+    from webapp.infra.database import get_session
 
     return get_session()
 
@@ -74,9 +74,9 @@ def process_all_reports(month_year: str | None = None, run_id: int | None = None
     Called without run_id (a cron job or a script), it starts the run for the month itself,
     defaulting to the last full month.
     """
-    from webapp import runs
-    from webapp import sending
-    from webapp.months import Month
+    from webapp.core import runs
+    from webapp.core import sending
+    from webapp.core.months import Month
 
     session = _session()
     if run_id is None:
@@ -103,7 +103,7 @@ def process_all_reports(month_year: str | None = None, run_id: int | None = None
 @in_app_context
 def send_report_chunk(run_id: int, delivery_ids: list[int]):
     """Build and mail the reports of one chunk; schedule transient failures for later."""
-    from webapp import sending
+    from webapp.core import sending
 
     outcome = sending.send_chunk(_session(), _config(), run_id, delivery_ids)
     if outcome.retry_ids:
@@ -128,9 +128,9 @@ def send_report_chunk(run_id: int, delivery_ids: list[int]):
 @in_app_context
 def generate_and_send_user_report(user_id: int, month_year: str, run_id: int | None = None):
     """Generate and mail one learner's report; without run_id it starts that run itself."""
-    from webapp import runs
-    from webapp import sending
-    from webapp.months import Month
+    from webapp.core import runs
+    from webapp.core import sending
+    from webapp.core.months import Month
 
     session = _session()
     if run_id is None:
@@ -149,9 +149,9 @@ def generate_and_send_user_report(user_id: int, month_year: str, run_id: int | N
 @in_app_context
 def generate_user_report(user_id: int, month_year: str) -> str | None:
     """Render one learner's report and return its HTML (nothing is mailed)."""
-    from webapp.months import Month
-    from webapp.rendering import render_report
-    from webapp.reports import build_report
+    from webapp.core.mail.render import render_report
+    from webapp.core.months import Month
+    from webapp.core.report.builder import build_report
 
     report = build_report(_session(), int(user_id), Month.parse(month_year))
     return render_report(report).html if report else None
@@ -165,9 +165,9 @@ def send_report_email(user_id: int, month_year: str, html_content: str):
     The plain-text part comes from the learner's own report; the send is recorded in the
     ledger like any other, so the learner is not mailed again by a later run.
     """
-    from webapp import runs
-    from webapp import sending
-    from webapp.months import Month
+    from webapp.core import runs
+    from webapp.core import sending
+    from webapp.core.months import Month
 
     session = _session()
     run = runs.start_one(
@@ -184,10 +184,10 @@ def send_report_email(user_id: int, month_year: str, html_content: str):
 @in_app_context
 def monthly_run():
     """Start the last full month's run once it is due (MONTHLY_RUN, _DAY, _HOUR)."""
-    from webapp import runs
-    from webapp import schedule
-    from webapp.dispatch import enqueue
-    from webapp.timeutil import utcnow
+    from webapp.core import runs
+    from webapp.core import schedule
+    from webapp.core.clock import utcnow
+    from webapp.enqueue import enqueue
 
     config = _config()
     if not config["MONTHLY_RUN"]:
@@ -220,7 +220,7 @@ def reap():
 @in_app_context
 def reap_now():
     """Give expired leases back, re-drive orphaned runs and close finished ones."""
-    from webapp import reaper
+    from webapp.core import reaper
 
     return reaper.reap(_session(), _config())
 
@@ -238,7 +238,7 @@ def _reap_at_start():
 def _requeue_interrupted(signal, task, *args, **kwargs):
     # SIGTERM stops the consumer mid-task: give this process's claims back before the
     # message went out, and put the task back on the queue for the next consumer.
-    from webapp import ledger
+    from webapp.core import ledger
 
     try:
         with worker_app().app_context():

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import css_inline  # noqa: E402
 
-from webapp import rendering  # noqa: E402
-from webapp.insights import insights_for  # noqa: E402
+from webapp.core.mail import render  # noqa: E402
+from webapp.core.report.insights import insights_for  # noqa: E402
 
 FROM = "Quiz Reports <reports@quiz.example>"
 TO_ADDR = "zoe.lindqvist@example.test"
@@ -151,7 +151,7 @@ def compat32_mime(rendered) -> bytes:
 
 
 def template(rendered) -> bytes:
-    return rendering.build_message(
+    return render.build_message(
         rendered,
         from_addr=FROM,
         to_addr=TO_ADDR,
@@ -175,7 +175,7 @@ def _b64_encodebytes(text: str) -> bytes:
 def check(raw: bytes, rendered, *, adds_final_newline: bool = False) -> None:
     """The message parses back to the same parts, with CRLF line ends only."""
     assert b"\n" not in raw.replace(b"\r\n", b"")
-    parsed = rendering.parse_message(raw)
+    parsed = render.parse_message(raw)
     html, text = rendered.html, rendered.text
     if adds_final_newline:
         # EmailMessage.set_content ends every text part with a newline: not byte-exact.
@@ -202,7 +202,7 @@ def median_ms(fn, runs: int) -> float:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     report = realistic_report()
-    rendered = rendering.render_report(report)
+    rendered = render.render_report(report)
     print(
         f"Python {sys.version.split()[0]}, css-inline {version('css-inline')}, "
         f"Jinja2 {version('Jinja2')}"
@@ -212,14 +212,14 @@ def main() -> None:
         f"text {len(rendered.text)} chars; median of {runs} runs\n"
     )
 
-    template_html = rendering.env.get_template("email/report.html")
+    template_html = render.env.get_template("email/report.html")
     context = {
         "report": report,
         "user": report["user"],
         "name": report["user"]["full_name"],
         "totals": report["totals"],
-        "subject": rendering.report_subject(report),
-        "change_line": rendering._change_line(report),
+        "subject": render.report_subject(report),
+        "change_line": render._change_line(report),
     }
     raw_html = template_html.render(context)
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -234,7 +234,7 @@ def main() -> None:
             lambda: css_inline.inline(raw_html, keep_at_rules=True, load_remote_stylesheets=False),
         ),
         ("CSSInliner reused", lambda: inliner.inline(raw_html)),
-        ("render_report (both templates + inline)", lambda: rendering.render_report(report)),
+        ("render_report (both templates + inline)", lambda: render.render_report(report)),
     ]:
         print(f"  {name:48s} {median_ms(fn, runs):8.3f} ms")
 
@@ -255,7 +255,7 @@ def main() -> None:
         ),
         ("EmailMessage, default policy, base64", lambda: email_message(rendered, "base64")),
         ("compat32 MIMEMultipart, base64", lambda: compat32_mime(rendered)),
-        ("byte template, base64 (rendering.build_message)", lambda: template(rendered)),
+        ("byte template, base64 (render.build_message)", lambda: template(rendered)),
     ]
     for name, fn in variants:
         check(fn(), rendered, adds_final_newline=name.startswith("EmailMessage"))

@@ -29,12 +29,12 @@ from sqlalchemy import delete  # noqa: E402
 from tests.harness import free_port  # noqa: E402
 from tests.harness import start_consumer  # noqa: E402
 from webapp import create_app  # noqa: E402
-from webapp import db  # noqa: E402
-from webapp import demo  # noqa: E402
-from webapp import runs  # noqa: E402
-from webapp.models import Delivery  # noqa: E402
-from webapp.models import ReportRun  # noqa: E402
-from webapp.months import Month  # noqa: E402
+from webapp.core import demo  # noqa: E402
+from webapp.core import runs  # noqa: E402
+from webapp.core.models import Delivery  # noqa: E402
+from webapp.core.models import ReportRun  # noqa: E402
+from webapp.core.months import Month  # noqa: E402
+from webapp.infra import database  # noqa: E402
 
 
 class CountingSink:
@@ -76,8 +76,8 @@ def main() -> int:
 
     app = create_app()
     with app.app_context():
-        db.create_all()
-        session = db.get_session()
+        database.create_all()
+        session = database.get_session()
         t = time.perf_counter()
         seeded = demo.seed(session, users=args.users, months=2, seed=11, attempts=args.attempts)
         print(
@@ -103,7 +103,7 @@ def main() -> int:
     try:
         for n in range(args.repeat):
             with app.app_context():
-                session = db.get_session()
+                session = database.get_session()
                 session.execute(delete(Delivery))
                 session.execute(delete(ReportRun))
                 session.commit()

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 pytest_plugins = ["tests.smtp_server", "tests.services"]
 
 from webapp import create_app  # noqa: E402
-from webapp import db  # noqa: E402
+from webapp.infra import database  # noqa: E402
 
 
 def make_test_config(tmp_path, **overrides) -> dict:
@@ -40,7 +40,7 @@ def make_test_config(tmp_path, **overrides) -> dict:
 def app(tmp_path):
     app = create_app(make_test_config(tmp_path))
     with app.app_context():
-        db.create_all()
+        database.create_all()
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -49,11 +49,11 @@ def app(tmp_path):
 def mail_app(tmp_path, smtp_server):
     """An app mailing the test SMTP server, with Huey tasks run in-process."""
     import tasks
-    from webapp.queue import huey
+    from webapp.infra.queue import huey
 
     app = create_app(make_test_config(tmp_path, SMTP_PORT=smtp_server.port))
     with app.app_context():
-        db.create_all()
+        database.create_all()
     huey.immediate = True
     tasks.use_app(app)
     yield app
@@ -66,7 +66,7 @@ def mail_app(tmp_path, smtp_server):
 def session(app):
     """A database session inside an app context of the test app."""
     with app.app_context():
-        yield db.get_session()
+        yield database.get_session()
 
 
 @pytest.fixture

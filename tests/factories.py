@@ -3,11 +3,11 @@
 from datetime import datetime
 from itertools import count
 
-from webapp.models import Chapter
-from webapp.models import Quiz
-from webapp.models import Score
-from webapp.models import Subject
-from webapp.models import User
+from webapp.core.models import Chapter
+from webapp.core.models import Quiz
+from webapp.core.models import Score
+from webapp.core.models import Subject
+from webapp.core.models import User
 
 _seq = count(1)
 

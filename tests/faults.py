@@ -40,12 +40,12 @@ from tests.harness import start_web
 from tests.harness import wait_until
 from tests.test_queue import prepare_database
 from webapp import create_app
-from webapp import db
-from webapp.models import Delivery
-from webapp.models import ReportRun
-from webapp.models import User
-from webapp.months import Month
-from webapp.timeutil import utcnow
+from webapp.core.clock import utcnow
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.infra import database
 
 LEARNERS = 240
 CHUNK = 25
@@ -116,7 +116,9 @@ def _learner_ids(tmp_path: Path, url: str) -> dict[str, int]:
     """Learner address (lower case) -> user id."""
     app = create_app(make_test_config(tmp_path, DATABASE_URL=url))
     with app.app_context():
-        rows = db.get_session().execute(select(User.email, User.id).where(User.role == "user"))
+        rows = database.get_session().execute(
+            select(User.email, User.id).where(User.role == "user")
+        )
         ids = {email.lower(): uid for email, uid in rows}
     app.extensions["db_engine"].dispose()
     return ids
@@ -131,7 +133,7 @@ class LedgerView:
     @contextmanager
     def session(self):
         with self.app.app_context():
-            yield db.get_session()
+            yield database.get_session()
 
     def run(self, task_id: str) -> ReportRun:
         with self.session() as s:

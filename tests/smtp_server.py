@@ -28,8 +28,8 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 from aiosmtpd.smtp import LoginPassword
 
-from webapp.capture import LoopbackController
-from webapp.mailer import SmtpSettings
+from webapp.core.mail.smtp import SmtpSettings
+from webapp.infra.capture import LoopbackController
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from webapp.capture import count_outbox
-from webapp.capture import list_outbox
-from webapp.capture import read_captured
-from webapp.capture import start_capture_server
+from webapp.infra.capture import count_outbox
+from webapp.infra.capture import list_outbox
+from webapp.infra.capture import read_captured
+from webapp.infra.capture import start_capture_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +119,7 @@ def test_module_runs_in_the_foreground_and_stops_on_sigterm(outbox):
     env = {**os.environ, "OUTBOX_DIR": str(outbox), "SMTP_PORT": str(port)}
     env.pop("SMTP_SERVER", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webapp.capture"],
+        [sys.executable, "-m", "webapp.infra.capture"],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,

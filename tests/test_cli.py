@@ -3,16 +3,16 @@
 from sqlalchemy import func
 from sqlalchemy import select
 
-from webapp import db
-from webapp.models import ApiToken
-from webapp.models import Score
-from webapp.models import User
-from webapp.tokens import user_for_token
+from webapp.core.models import ApiToken
+from webapp.core.models import Score
+from webapp.core.models import User
+from webapp.core.tokens import user_for_token
+from webapp.infra import database
 
 
 def _fingerprint(app):
     with app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         users = s.execute(select(User.username, User.email, User.full_name).order_by(User.id)).all()
         scores = s.execute(
             select(Score.user_id, Score.quiz_id, Score.timestamp, Score.total_scored)
@@ -62,7 +62,7 @@ def test_create_admin_from_stdin_and_token_as_last_line(runner, app):
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     with app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         user = user_for_token(s, token)
         assert user is not None and user.email == "boss@example.com" and user.is_admin
         assert user.check_password("a very long password")

@@ -15,14 +15,14 @@ from tests.dashboard_helpers import text_of
 from tests.dashboard_helpers import world  # noqa: F401  (fixture)
 from tests.factories import make_user
 from tests.smtp_server import FaultPlan
-from webapp import db
-from webapp import runs
-from webapp.models import Delivery
-from webapp.models import ReportRun
-from webapp.models import User
-from webapp.months import Month
-from webapp.queue import huey
-from webapp.timeutil import utcnow
+from webapp.core import runs
+from webapp.core.clock import utcnow
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.infra import database
+from webapp.infra.queue import huey
 
 # ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imports)
 
@@ -34,13 +34,13 @@ def start(client, month=MONTH, **extra):
 def open_run(app, month=MONTH) -> int:
     """An all-learner run that is queued but not handed to a worker (it stays open)."""
     with app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         return runs.start_all(s, Month.parse(month), mail_from="r@quiz.example").id
 
 
 def with_session(app, fn):
     with app.app_context():
-        return fn(db.get_session())
+        return fn(database.get_session())
 
 
 # --- Overview and starting ------------------------------------------------------------------
@@ -410,7 +410,7 @@ def test_resend_without_javascript_goes_back_to_the_list(admin, smtp_server):
 def test_names_are_escaped_everywhere(mail_app, admin):
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     with mail_app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         user = make_user(s, full_name=evil, username="evil")
         s.commit()
         uid = user.id

@@ -19,20 +19,20 @@ from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
 from webapp import create_app
-from webapp import db
-from webapp import timefmt
-from webapp.capture import save_message
-from webapp.models import ApiToken
-from webapp.models import Delivery
-from webapp.models import User
-from webapp.months import Month
+from webapp.core.models import ApiToken
+from webapp.core.models import Delivery
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.infra import database
+from webapp.infra.capture import save_message
+from webapp.web import filters
 
 # ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imports)
 
 
 def delivery_of(app, user_id: int) -> dict:
     with app.app_context():
-        d = db.get_session().scalar(select(Delivery).where(Delivery.user_id == user_id))
+        d = database.get_session().scalar(select(Delivery).where(Delivery.user_id == user_id))
         return {c.key: getattr(d, c.key) for c in Delivery.__table__.columns} if d else {}
 
 
@@ -51,7 +51,7 @@ def test_learners_are_searched_by_name_or_email(admin, world):
 
 def test_learner_search_is_paginated_and_htmx_gets_the_results_alone(mail_app, admin):
     with mail_app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         for i in range(30):
             make_user(s, full_name=f"Zed {i:02d}", username=f"zed{i:02d}")
         s.commit()
@@ -132,7 +132,7 @@ def test_preview_of_a_sent_report_shows_the_stored_bytes(mail_app, admin, world,
     [mailed] = smtp_server.wait_for(1)
     # The learner's data changes after sending; the preview still shows what was mailed.
     with mail_app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         quiz = make_quiz(s, make_chapter(s, make_subject(s, "Chemistry")))
         make_score(s, s.get(User, uid), quiz, datetime(2024, 12, 20, 9), 1, 10)
         s.commit()
@@ -191,9 +191,9 @@ def test_preview_of_a_learner_without_email_says_it_cannot_be_mailed(admin, worl
 def capture_app(tmp_path):
     app = create_app(make_test_config(tmp_path, SMTP_CAPTURE=True))
     with app.app_context():
-        db.create_all()
-        fast_admin(db.get_session())
-        db.get_session().commit()
+        database.create_all()
+        fast_admin(database.get_session())
+        database.get_session().commit()
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -250,7 +250,7 @@ def test_token_is_shown_once_works_and_can_be_revoked(mail_app, admin):
     assert "never" not in text_of(admin.get("/tokens")).split("nightly cron")[1][:60]
 
     with mail_app.app_context():
-        token_id = db.get_session().scalar(select(ApiToken.id))
+        token_id = database.get_session().scalar(select(ApiToken.id))
     revoked = htmx(admin, "POST", f"/tokens/{token_id}/revoke")
     assert "Token “nightly cron” revoked." in text_of(revoked)
     assert api.get("/scheduled/report-summary", headers=bearer).status_code == 401
@@ -261,7 +261,7 @@ def test_token_needs_a_name_and_others_tokens_are_out_of_reach(mail_app, admin):
     assert refused.status_code == 422
     assert "Give the token a name." in text_of(refused)
     with mail_app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         other = fast_admin(s, email="other@example.test")
         s.add(ApiToken(user_id=other.id, name="theirs", prefix="qr_abc", token_hash="x" * 64))
         s.commit()
@@ -276,15 +276,15 @@ def test_token_needs_a_name_and_others_tokens_are_out_of_reach(mail_app, admin):
 def test_times_and_numbers_for_people(mail_app):
     with mail_app.app_context():
         mail_app.config["DISPLAY_TIMEZONE"] = "Europe/Berlin"
-        assert timefmt.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 14:05 CET"
-        assert timefmt.localtime(datetime(2025, 7, 3, 13, 5)) == "3 Jul 2025, 15:05 CEST"
-        assert timefmt.localtime(None) == "—"
+        assert filters.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 14:05 CET"
+        assert filters.localtime(datetime(2025, 7, 3, 13, 5)) == "3 Jul 2025, 15:05 CEST"
+        assert filters.localtime(None) == "—"
         mail_app.config["DISPLAY_TIMEZONE"] = "Not/AZone"
-        assert timefmt.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 13:05 UTC"
-    assert timefmt.number(1234567) == "1,234,567"
-    assert timefmt.number(12.25) == "12.2" or timefmt.number(12.25) == "12.3"
-    assert timefmt.percent(100.0) == "100 %" and timefmt.percent(None) == "—"
-    assert timefmt.duration(45) == "45 s"
-    assert timefmt.duration(200) == "3 min 20 s"
-    assert timefmt.duration(7500) == "2 h 5 min"
-    assert timefmt.month_label("2024-12") == "December 2024"
+        assert filters.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 13:05 UTC"
+    assert filters.number(1234567) == "1,234,567"
+    assert filters.number(12.25) == "12.2" or filters.number(12.25) == "12.3"
+    assert filters.percent(100.0) == "100 %" and filters.percent(None) == "—"
+    assert filters.duration(45) == "45 s"
+    assert filters.duration(200) == "3 min 20 s"
+    assert filters.duration(7500) == "2 h 5 min"
+    assert filters.month_label("2024-12") == "December 2024"

@@ -5,8 +5,8 @@ import pytest
 from tests.conftest import make_test_config
 from webapp import ConfigError
 from webapp import create_app
-from webapp.config import Config
-from webapp.config import default_smtp_security
+from webapp.infra.settings import Config
+from webapp.infra.settings import default_smtp_security
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):

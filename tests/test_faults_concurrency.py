@@ -21,7 +21,7 @@ from tests.harness import stack_env
 from tests.harness import start_web
 from tests.harness import wait_until
 from tests.smtp_server import FaultPlan
-from webapp import sending
+from webapp.core import sending
 
 pytestmark = [pytest.mark.consumer, pytest.mark.redis]
 
@@ -206,6 +206,6 @@ def _FirstTry(seconds):  # noqa: N802
 
 
 def _now():
-    from webapp.timeutil import utcnow
+    from webapp.core.clock import utcnow
 
     return utcnow()

@@ -14,7 +14,7 @@ from tests.faults import Scenario
 from tests.harness import wait_until
 from tests.smtp_server import FaultPlan
 from tests.smtp_server import FirstTries
-from webapp import runs
+from webapp.core import runs
 
 pytestmark = [pytest.mark.consumer, pytest.mark.redis]
 

@@ -8,15 +8,15 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from tests.factories import make_user
-from webapp import db
-from webapp import ledger
-from webapp import reaper
-from webapp import runs
-from webapp import sending
-from webapp.models import Delivery
-from webapp.models import ReportRun
-from webapp.months import Month
-from webapp.timeutil import utcnow
+from webapp.core import ledger
+from webapp.core import reaper
+from webapp.core import runs
+from webapp.core import sending
+from webapp.core.clock import utcnow
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.months import Month
+from webapp.infra import database
 
 MONTH = Month(2024, 12)
 FROM = "Quiz Reports <reports@quiz.example>"
@@ -132,7 +132,7 @@ def test_pause_resume_and_retry_failed(session, run_of_three):
 
 def test_two_starts_of_one_month_at_once_create_one_run(app):
     with app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         for _ in range(5):
             make_user(s)
         s.commit()
@@ -143,7 +143,7 @@ def test_two_starts_of_one_month_at_once_create_one_run(app):
         with app.app_context():
             barrier.wait()
             try:
-                runs.start_all(db.get_session(), MONTH, mail_from=FROM)
+                runs.start_all(database.get_session(), MONTH, mail_from=FROM)
                 outcomes.append("started")
             except runs.RunConflict:
                 outcomes.append("conflict")
@@ -155,7 +155,7 @@ def test_two_starts_of_one_month_at_once_create_one_run(app):
         t.join()
     assert sorted(outcomes) == ["conflict", "started"]
     with app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         assert len(s.scalars(select(ReportRun)).all()) == 1
         assert len(s.scalars(select(Delivery)).all()) == 5
 

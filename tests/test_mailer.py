@@ -10,15 +10,15 @@ from smtp_server import FaultPlan
 from smtp_server import FirstTries
 from smtp_server import SmtpTestServer
 
-from webapp.mailer import PermanentRecipientError
-from webapp.mailer import RunStoppingError
-from webapp.mailer import SmtpSession
-from webapp.mailer import SmtpSettings
-from webapp.mailer import TransientMailError
-from webapp.mailer import UnknownOutcomeError
-from webapp.mailer import check_connection
-from webapp.mailer import describe_smtp_reply
-from webapp.mailer import wire_data
+from webapp.core.mail.smtp import PermanentRecipientError
+from webapp.core.mail.smtp import RunStoppingError
+from webapp.core.mail.smtp import SmtpSession
+from webapp.core.mail.smtp import SmtpSettings
+from webapp.core.mail.smtp import TransientMailError
+from webapp.core.mail.smtp import UnknownOutcomeError
+from webapp.core.mail.smtp import check_connection
+from webapp.core.mail.smtp import describe_smtp_reply
+from webapp.core.mail.smtp import wire_data
 
 FROM = "Quiz Reports <reports@quiz.example>"
 PASSWORD = "s3cret-Pa55word"

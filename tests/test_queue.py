@@ -18,12 +18,12 @@ from tests.harness import start_consumer
 from tests.harness import start_web
 from tests.harness import wait_until
 from webapp import create_app
-from webapp import db
-from webapp import demo
-from webapp.models import Delivery
-from webapp.models import User
-from webapp.months import Month
-from webapp.tokens import create_token
+from webapp.core import demo
+from webapp.core.models import Delivery
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.core.tokens import create_token
+from webapp.infra import database
 
 LEARNERS = 60
 
@@ -32,8 +32,8 @@ def prepare_database(tmp_path, database_url: str, learners: int = LEARNERS) -> d
     """Tables, demo learners and an admin token, written in-process to the shared database."""
     app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
     with app.app_context():
-        db.create_all()
-        session = db.get_session()
+        database.create_all()
+        session = database.get_session()
         demo.seed(session, users=learners, months=2, seed=3, attempts=6)
         admin = make_admin(session)
         session.commit()
@@ -135,7 +135,7 @@ def run_month_and_check(stack: Stack, world: dict, smtp_server, database_url: st
     app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
     with app.app_context():
         states = dict(
-            db.get_session()
+            database.get_session()
             .execute(select(Delivery.state, func.count()).group_by(Delivery.state))
             .all()
         )

@@ -13,12 +13,12 @@ import pytest
 import redis
 from huey import SqliteHuey
 
-from webapp.config import INSTANCE
-from webapp.ratelimit import RateLimitTimeout
-from webapp.ratelimit import RedisRateLimiter
-from webapp.ratelimit import SqliteRateLimiter
-from webapp.ratelimit import limiter_for
-from webapp.ratelimit import shared_limiter
+from webapp.infra.ratelimit import RateLimitTimeout
+from webapp.infra.ratelimit import RedisRateLimiter
+from webapp.infra.ratelimit import SqliteRateLimiter
+from webapp.infra.ratelimit import limiter_for
+from webapp.infra.ratelimit import shared_limiter
+from webapp.infra.settings import INSTANCE
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 20.0
@@ -29,7 +29,7 @@ BURST = 1  # the documented burst of the per-second limit
 # its share of slots and print when each was granted.
 CHILD = """
 import json, sys, time
-from webapp.ratelimit import limiter_for
+from webapp.infra.ratelimit import limiter_for
 config, n = json.loads(sys.argv[1]), int(sys.argv[2])
 limiter = limiter_for(config)
 print("ready", flush=True)

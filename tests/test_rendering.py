@@ -14,14 +14,14 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp.insights import insights_for
-from webapp.months import Month
-from webapp.rendering import InvalidAddressError
-from webapp.rendering import RenderedReport
-from webapp.rendering import build_message
-from webapp.rendering import parse_message
-from webapp.rendering import render_report
-from webapp.reports import build_report
+from webapp.core.mail.render import InvalidAddressError
+from webapp.core.mail.render import RenderedReport
+from webapp.core.mail.render import build_message
+from webapp.core.mail.render import parse_message
+from webapp.core.mail.render import render_report
+from webapp.core.months import Month
+from webapp.core.report.builder import build_report
+from webapp.core.report.insights import insights_for
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 DATE = datetime(2025, 1, 1, 8, 0, 0)

@@ -15,14 +15,14 @@ from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
 from webapp import create_app
-from webapp import db
-from webapp.insights import insights_for
-from webapp.models import Chapter
-from webapp.models import Subject
-from webapp.months import Month
-from webapp.reports import build_report
-from webapp.reports import build_reports
-from webapp.reports import quiz_best_percentages
+from webapp.core.models import Chapter
+from webapp.core.models import Subject
+from webapp.core.months import Month
+from webapp.core.report.builder import build_report
+from webapp.core.report.builder import build_reports
+from webapp.core.report.builder import quiz_best_percentages
+from webapp.core.report.insights import insights_for
+from webapp.infra import database
 
 DEC = Month(2024, 12)
 JAN = Month(2025, 1)
@@ -37,7 +37,7 @@ def app(request, tmp_path):
     overrides = {"DATABASE_URL": url} if url else {}
     app = create_app(make_test_config(tmp_path, **overrides))
     with app.app_context():
-        db.create_all()
+        database.create_all()
     yield app
     app.extensions["db_engine"].dispose()
 

@@ -10,10 +10,10 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp import db
-from webapp.models import ReportRun
-from webapp.months import Month
-from webapp.schedule import due_month
+from webapp.core.models import ReportRun
+from webapp.core.months import Month
+from webapp.core.schedule import due_month
+from webapp.infra import database
 
 
 def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
@@ -30,7 +30,7 @@ def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
 def test_monthly_run_task_starts_and_mails_the_last_full_month_once(mail_app, smtp_server):
     month = Month.last_full()
     with mail_app.app_context():
-        s = db.get_session()
+        s = database.get_session()
         quiz = make_quiz(s, make_chapter(s, make_subject(s)))
         for i in range(3):
             make_score(s, make_user(s), quiz, datetime(month.year, month.month, 2 + i), 5, 10)
@@ -42,7 +42,7 @@ def test_monthly_run_task_starts_and_mails_the_last_full_month_once(mail_app, sm
     assert len(smtp_server.messages) == 3
     assert tasks.monthly_run.call_local() is None
     with mail_app.app_context():
-        run = db.get_session().scalar(select(ReportRun))
+        run = database.get_session().scalar(select(ReportRun))
         assert (run.month, run.scope, run.state, run.sent) == (str(month), "all", "done", 3)
 
 
@@ -50,4 +50,4 @@ def test_monthly_run_is_off_unless_asked_for(mail_app, smtp_server):
     mail_app.config.update(MONTHLY_RUN=False)
     assert tasks.monthly_run.call_local() is None
     with mail_app.app_context():
-        assert db.get_session().scalar(select(ReportRun)) is None
+        assert database.get_session().scalar(select(ReportRun)) is None

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from webapp import db
-from webapp.config import ROOT
-from webapp.config import Config
+from webapp.infra import database
+from webapp.infra.settings import ROOT
+from webapp.infra.settings import Config
 
 
 class ConfigError(RuntimeError):
@@ -45,33 +45,33 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["ENV"] == "production" and app.config["DATABASE_URL"].startswith("sqlite"):
         app.logger.warning("Production mode on SQLite: one machine only.")
 
-    db.init_app(app)
+    database.init_app(app)
 
-    from webapp.extensions import csrf
-    from webapp.extensions import login_manager
+    from webapp.web.extensions import csrf
+    from webapp.web.extensions import login_manager
 
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from webapp import api
-    from webapp import api_tokens
-    from webapp import auth
     from webapp import cli
-    from webapp import dashboard
-    from webapp import errors
-    from webapp import learners
-    from webapp import outbox
-    from webapp import preview
-    from webapp import run_page
-    from webapp import timefmt
-    from webapp import web
+    from webapp.web import api
+    from webapp.web import api_tokens
+    from webapp.web import auth
+    from webapp.web import dashboard
+    from webapp.web import errors
+    from webapp.web import filters
+    from webapp.web import learners
+    from webapp.web import outbox
+    from webapp.web import pages
+    from webapp.web import preview
+    from webapp.web import run_page
 
     app.register_blueprint(api.bp)
     for module in (auth, dashboard, run_page, learners, preview, outbox, api_tokens):
         app.register_blueprint(module.bp)
     auth.init_app(app)
-    timefmt.init_app(app)
-    web.init_app(app)
+    filters.init_app(app)
+    pages.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     return app

@@ -10,11 +10,11 @@ from flask import Flask
 from flask import current_app
 from sqlalchemy import select
 
-from webapp import demo
-from webapp import tokens
-from webapp.db import create_all
-from webapp.db import get_session
-from webapp.models import User
+from webapp.core import demo
+from webapp.core import tokens
+from webapp.core.models import User
+from webapp.infra.database import create_all
+from webapp.infra.database import get_session
 
 
 def _admin(session, email: str) -> User | None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from webapp.config import Config
+from webapp.infra.settings import Config
 
 
 def _flask(*args: str) -> None:
@@ -30,16 +30,44 @@ def commands(config: Config) -> list[tuple[str, list[str]]]:
     port = os.environ.get("PORT", "5000")
     procs = []
     if config.SMTP_CAPTURE:
-        procs.append(("smtp-capture", [sys.executable, "-m", "webapp.capture"]))
-    procs.append((
-        "worker",
-        # -m 0.5: an idle SQLite queue is polled at least twice a second, so a run
-        # started from the dashboard is picked up within a second.
-        [os.path.join(bin_dir, "huey_consumer"), "tasks.huey", "-w", "2", "-k", "thread",
-         "-d", "0.1", "-m", "0.5", "-S"],
-    ))
-    procs.append(("web", [sys.executable, "-m", "flask", "--app", "wsgi", "run",
-                          "--host", "127.0.0.1", "--port", port]))
+        procs.append(("smtp-capture", [sys.executable, "-m", "webapp.infra.capture"]))
+    procs.append(
+        (
+            "worker",
+            # -m 0.5: an idle SQLite queue is polled at least twice a second, so a run
+            # started from the dashboard is picked up within a second.
+            [
+                os.path.join(bin_dir, "huey_consumer"),
+                "tasks.huey",
+                "-w",
+                "2",
+                "-k",
+                "thread",
+                "-d",
+                "0.1",
+                "-m",
+                "0.5",
+                "-S",
+            ],
+        )
+    )
+    procs.append(
+        (
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "wsgi",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+            ],
+        )
+    )
     return procs
 
 
@@ -53,8 +81,9 @@ def main() -> int:
         if name == "smtp-capture":
             time.sleep(0.5)
     port = os.environ.get("PORT", "5000")
-    print(f"[make run] Quiz Reports on http://127.0.0.1:{port}  (Ctrl-C stops everything)",
-          flush=True)
+    print(
+        f"[make run] Quiz Reports on http://127.0.0.1:{port}  (Ctrl-C stops everything)", flush=True
+    )
     stopping = False
 
     def stop(*_args):
@@ -70,8 +99,7 @@ def main() -> int:
             # SIGINT is the graceful stop for huey_consumer: running tasks finish first.
             proc.send_signal(signal.SIGINT)
         elif not stopping:
-            print(f"[make run] {name} exited with {proc.returncode}; stopping the rest",
-                  flush=True)
+            print(f"[make run] {name} exited with {proc.returncode}; stopping the rest", flush=True)
     for _name, proc in children:
         try:
             proc.wait(timeout=20)

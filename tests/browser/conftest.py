@@ -25,7 +25,7 @@ from tests.harness import stack_env
 from tests.harness import start_consumer
 from tests.harness import start_web
 from webapp import create_app
-from webapp import db
+from webapp.infra import database
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_EMAIL = "admin@example.test"
@@ -91,7 +91,7 @@ class _Session:
     def __enter__(self):
         self.ctx = self.app.app_context()
         self.ctx.push()
-        return db.get_session()
+        return database.get_session()
 
     def __exit__(self, *exc):
         self.ctx.pop()
@@ -101,8 +101,8 @@ def seed(app, extra_learners: int = 0) -> dict:
     """An admin, a learner who can sign in, four learners with December 2024 attempts
     (two quizzes each) and one without an email address."""
     with app.app_context():
-        db.create_all()
-        s = db.get_session()
+        database.create_all()
+        s = database.get_session()
         make_admin(s, ADMIN_EMAIL, ADMIN_PASSWORD)
         chapter = make_chapter(s, make_subject(s, "Mathematics"), "Algebra")
         quizzes = [make_quiz(s, chapter, "Linear equations"), make_quiz(s, chapter, "Quadratics")]

@@ -15,7 +15,7 @@ from tests.browser.conftest import MONTH
 from tests.browser.conftest import sign_in
 from tests.browser.conftest import start_run
 from tests.browser.conftest import wait_for_state
-from webapp.capture import save_message
+from webapp.infra.capture import save_message
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from tests.browser.conftest import start_run
 from tests.browser.conftest import wait_for_state
 from tests.harness import wait_until
 from tests.smtp_server import FaultPlan
-from webapp.models import Delivery
+from webapp.core.models import Delivery
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,218 @@
+"""Tables: the quiz platform's own (seed-compatible names) and the reporting ledger."""
+
+from datetime import date
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean
+from sqlalchemy import Date
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from webapp.core.clock import utcnow
+from webapp.infra.database import Base
+
+# OWASP's floor for scrypt; werkzeug's default work factor is below it.
+PASSWORD_METHOD = "scrypt:131072:8:1"
+
+
+class User(UserMixin, Base):
+    """A learner (role "user") or an admin of the platform."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    qualification: Mapped[str | None] = mapped_column(String(200))
+    dob: Mapped[date | None] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(20), default="user", index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+
+    def set_password(self, password: str) -> None:
+        """Store a strong hash of the password."""
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+
+    def check_password(self, password: str) -> bool:
+        """True when the password matches the stored hash."""
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+
+class Subject(Base):
+    __tablename__ = "subject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Chapter(Base):
+    __tablename__ = "chapter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Quiz(Base):
+    __tablename__ = "quiz"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chapter_id: Mapped[int] = mapped_column(ForeignKey("chapter.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    date_of_quiz: Mapped[date | None] = mapped_column(Date)
+    time_duration: Mapped[str | None] = mapped_column(String(20))
+
+
+class Question(Base):
+    __tablename__ = "question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quiz.id"), index=True)
+    question_statement: Mapped[str] = mapped_column(Text, default="")
+    option1: Mapped[str | None] = mapped_column(Text)
+    option2: Mapped[str | None] = mapped_column(Text)
+    option3: Mapped[str | None] = mapped_column(Text)
+    option4: Mapped[str | None] = mapped_column(Text)
+    correct_option: Mapped[int | None] = mapped_column(Integer)
+
+
+class Score(Base):
+    """One quiz attempt; timestamp is naive UTC, as the platform writes it."""
+
+    __tablename__ = "score"
+    __table_args__ = (
+        # The chunk query filters by learner and month; the run-wide rank query by month.
+        Index("ix_score_user_time", "user_id", "timestamp"),
+        Index("ix_score_time_quiz", "timestamp", "quiz_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quiz.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    timestamp: Mapped[datetime] = mapped_column(DateTime)
+    total_scored: Mapped[int] = mapped_column(Integer)
+    total_questions: Mapped[int] = mapped_column(Integer)
+
+
+# States a run can be in; the first three count as "still going".
+RUN_OPEN_STATES = ("queued", "running", "paused")
+RUN_STATES = (*RUN_OPEN_STATES, "done", "cancelled", "failed")
+
+
+class ReportRun(Base):
+    """One start of the monthly report for a month, for all learners or one."""
+
+    __tablename__ = "report_run"
+    __table_args__ = (
+        # At most one open all-learner run per month, enforced by the database so
+        # that two admins starting the same month at once create one run.
+        Index(
+            "uq_report_run_open_month",
+            "month",
+            unique=True,
+            sqlite_where=text("scope = 'all' AND state IN ('queued', 'running', 'paused')"),
+            postgresql_where=text("scope = 'all' AND state IN ('queued', 'running', 'paused')"),
+        ),
+        Index("ix_report_run_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    scope: Mapped[str] = mapped_column(String(10), default="all")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Counts frozen when the run closes; while it runs they come from the ledger.
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    unknown: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    # Failures in a row across all workers; the circuit breaker pauses the run at a threshold.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in RUN_OPEN_STATES
+
+
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "skipped", "unknown", "cancelled")
+DELIVERY_OPEN_STATES = ("pending", "sending")
+
+
+class Delivery(Base):
+    """The ledger row of one learner's report for one month: the truth about sending."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("user_id", "month", "kind", name="uq_delivery_user_month_kind"),
+        Index("ix_delivery_run_state", "run_id", "state"),
+        Index("ix_delivery_state_lease", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(20), default="monthly")
+    run_id: Mapped[int] = mapped_column(ForeignKey("report_run.id"))
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The exact bytes handed to SMTP (zlib), so the preview of a sent report is what was mailed.
+    message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    message_sha256: Mapped[str | None] = mapped_column(String(64))
+    data_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ApiToken(Base):
+    """A Bearer token of an admin; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,263 @@
+"""Report data for a chunk of learners, built with a handful of set-based queries."""
+
+from bisect import bisect_right
+from collections import defaultdict
+
+from sqlalchemy import Float
+from sqlalchemy import and_
+from sqlalchemy import case
+from sqlalchemy import cast
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.core.models import Chapter
+from webapp.core.models import Quiz
+from webapp.core.models import Score
+from webapp.core.models import Subject
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.core.report.insights import insights_for
+
+LEARNER_ROLE = "user"
+
+# One expression for an attempt's percent, used by every query, so that a learner's own
+# best from the chunk query is bit-for-bit the value in the run-wide best lists. The
+# multiplication comes first: a*100 is exact, so equal fractions (1/2, 2/4) give equal
+# doubles on SQLite and PostgreSQL alike.
+PERCENT = case(
+    (Score.total_questions == 0, 0.0),
+    else_=cast(Score.total_scored, Float) * 100.0 / cast(Score.total_questions, Float),
+)
+
+
+def _in_month(month: Month):
+    # Half-open range: 23:59:59 on the last day counts, 00:00 of the next month does not.
+    return and_(Score.timestamp >= month.start, Score.timestamp < month.end)
+
+
+def average_percent(correct: int, questions: int) -> float:
+    """Correct answers as a percent of questions, 2 decimals; 0 when there were none."""
+    return round(correct * 100.0 / questions, 2) if questions else 0.0
+
+
+def quiz_best_percentages(session: Session, month: Month) -> dict[int, list[float]]:
+    """Per quiz attempted in the month, each learner's best percent there, sorted ascending."""
+    best = func.max(PERCENT)
+    rows = session.execute(
+        select(Score.quiz_id, best)
+        .join(User, User.id == Score.user_id)
+        .where(User.role == LEARNER_ROLE, _in_month(month))
+        .group_by(Score.quiz_id, Score.user_id)
+    )
+    result: dict[int, list[float]] = defaultdict(list)
+    for quiz_id, pct in rows:
+        result[quiz_id].append(float(pct))
+    for values in result.values():
+        values.sort()
+    return dict(result)
+
+
+def _rank(best_of_others_sorted: list[float], own_best: float, pct: float) -> int:
+    # Competition ranking against other learners' bests: ties share a rank, and the
+    # learner's own best (which is in the list) never counts against them.
+    greater = len(best_of_others_sorted) - bisect_right(best_of_others_sorted, pct)
+    if own_best > pct:
+        greater -= 1
+    return 1 + greater
+
+
+def _totals(rows) -> dict:
+    questions = sum(r["total"] for r in rows)
+    correct = sum(r["scored"] for r in rows)
+    return {
+        "attempts": len(rows),
+        "questions": questions,
+        "correct": correct,
+        "average_percent": average_percent(correct, questions),
+    }
+
+
+def _fetch_users(session: Session, user_ids: list[int]) -> dict[int, dict]:
+    rows = session.execute(
+        select(User.id, User.username, User.email, User.full_name, User.qualification).where(
+            User.id.in_(user_ids), User.role == LEARNER_ROLE
+        )
+    )
+    return {
+        r.id: {
+            "id": r.id,
+            "username": r.username,
+            "email": r.email,
+            "full_name": r.full_name,
+            "qualification": r.qualification,
+        }
+        for r in rows
+    }
+
+
+def _fetch_attempts(session: Session, user_ids: list[int], month: Month) -> dict[int, list]:
+    rows = session.execute(
+        select(
+            Score.id,
+            Score.user_id,
+            Score.quiz_id,
+            Score.timestamp,
+            Score.total_scored,
+            Score.total_questions,
+            PERCENT.label("pct"),
+            Quiz.name.label("quiz_name"),
+            Chapter.id.label("chapter_id"),
+            Chapter.name.label("chapter_name"),
+            Subject.id.label("subject_id"),
+            Subject.name.label("subject_name"),
+        )
+        .join(Quiz, Quiz.id == Score.quiz_id)
+        .join(Chapter, Chapter.id == Quiz.chapter_id)
+        .join(Subject, Subject.id == Chapter.subject_id)
+        .where(Score.user_id.in_(user_ids), _in_month(month))
+        .order_by(Score.user_id, Score.timestamp, Score.id)
+    )
+    by_user: dict[int, list] = defaultdict(list)
+    for r in rows:
+        by_user[r.user_id].append(r)
+    return by_user
+
+
+def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[int, tuple]:
+    """Per learner: (previous-month attempts, questions, correct, attempts before the month)."""
+    prev = month.previous()
+    in_prev = Score.timestamp >= prev.start
+    rows = session.execute(
+        select(
+            Score.user_id,
+            func.sum(case((in_prev, 1), else_=0)),
+            func.sum(case((in_prev, Score.total_questions), else_=0)),
+            func.sum(case((in_prev, Score.total_scored), else_=0)),
+            func.count(),
+        )
+        .where(Score.user_id.in_(user_ids), Score.timestamp < month.start)
+        .group_by(Score.user_id)
+    )
+    return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4])) for r in rows}
+
+
+def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[dict]:
+    own_best: dict[int, float] = {}
+    for r in rows:
+        pct = float(r.pct)
+        if pct > own_best.get(r.quiz_id, -1.0):
+            own_best[r.quiz_id] = pct
+    attempts = []
+    for r in rows:
+        pct = float(r.pct)
+        # The learner is in the list unless quiz_best is stale; never report "#1 of 0".
+        others = quiz_best.get(r.quiz_id) or [own_best[r.quiz_id]]
+        attempts.append(
+            {
+                "score_id": r.id,
+                "date": r.timestamp.isoformat(),
+                "subject": r.subject_name,
+                "chapter": r.chapter_name,
+                "quiz": r.quiz_name,
+                "quiz_id": r.quiz_id,
+                "scored": r.total_scored,
+                "total": r.total_questions,
+                "percent": round(pct, 2),
+                "rank": _rank(others, own_best[r.quiz_id], pct),
+                "of": len(others),
+            }
+        )
+    return attempts
+
+
+def _grouped(rows, attempts: list[dict], key: str) -> dict[int, list[dict]]:
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for r, a in zip(rows, attempts, strict=True):
+        groups[getattr(r, key)].append(a)
+    return groups
+
+
+def _report(user: dict, month: Month, rows, history: tuple | None, quiz_best) -> dict:
+    attempts = _attempt_rows(rows, quiz_best)
+    totals = _totals(attempts)
+    subjects = [
+        {"subject_id": sid, "name": group[0]["subject"], **_totals(group)}
+        for sid, group in _grouped(rows, attempts, "subject_id").items()
+    ]
+    subjects.sort(key=lambda s: (s["name"].casefold(), s["subject_id"]))
+    chapters = [
+        {
+            "chapter_id": cid,
+            "name": group[0]["chapter"],
+            "subject": group[0]["subject"],
+            **_totals(group),
+        }
+        for cid, group in _grouped(rows, attempts, "chapter_id").items()
+    ]
+    chapters.sort(key=lambda c: (c["subject"].casefold(), c["name"].casefold(), c["chapter_id"]))
+
+    prev_attempts, prev_questions, prev_correct, earlier = history or (0, 0, 0, 0)
+    prev = month.previous()
+    previous = {
+        "month_year": str(prev),
+        "month_label": prev.label,
+        "attempts": prev_attempts,
+        "questions": prev_questions,
+        "correct": prev_correct,
+        "average_percent": average_percent(prev_correct, prev_questions),
+    }
+    empty = not attempts
+    change = None
+    if prev_attempts and not empty:
+        change = {
+            "attempts": totals["attempts"] - prev_attempts,
+            "average_percent": round(totals["average_percent"] - previous["average_percent"], 2),
+        }
+    report = {
+        "user": user,
+        "month_year": str(month),
+        "month_label": month.label,
+        "empty": empty,
+        "totals": totals,
+        "subjects": subjects,
+        "attempts": attempts,
+        "chapters": chapters,
+        "days_active": len({r.timestamp.date() for r in rows}),
+        "previous": previous,
+        "change": change,
+        "first_month": earlier == 0,
+        "insights": [],
+        "recommendations": [],
+    }
+    report["insights"], report["recommendations"] = insights_for(report)
+    return report
+
+
+def build_reports(
+    session: Session,
+    user_ids: list[int],
+    month: Month,
+    quiz_best: dict[int, list[float]] | None = None,
+) -> dict[int, dict]:
+    """Report data for each learner of the chunk; unknown ids and non-learners are absent."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    if quiz_best is None:
+        quiz_best = quiz_best_percentages(session, month)
+    users = _fetch_users(session, ids)
+    if not users:
+        return {}
+    learner_ids = sorted(users)
+    attempts = _fetch_attempts(session, learner_ids, month)
+    history = _fetch_history(session, learner_ids, month)
+    return {
+        uid: _report(users[uid], month, attempts.get(uid, []), history.get(uid), quiz_best)
+        for uid in learner_ids
+    }
+
+
+def build_report(session: Session, user_id: int, month: Month) -> dict | None:
+    """Report data for one learner, or None when there is no such learner."""
+    return build_reports(session, [user_id], month).get(user_id)

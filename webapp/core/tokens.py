@@ -1,0 +1,54 @@
+"""API tokens: shown once, stored as SHA-256, compared in constant time."""
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+
+from webapp.core.clock import utcnow
+from webapp.core.models import ApiToken
+from webapp.core.models import User
+
+TOKEN_PREFIX = "qr_"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for an admin; returns the row and the only copy of the plain token."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name[:100], prefix=plain[:10], token_hash=_digest(plain))
+    session.add(row)
+    session.commit()
+    return row, plain
+
+
+def user_for_token(session, plain: str) -> User | None:
+    """The user a valid, unrevoked, unexpired token belongs to; None otherwise."""
+    if not plain or len(plain) > 200:
+        return None
+    digest = _digest(plain)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    # The lookup is by digest; compare again in constant time so timing says nothing.
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    now = utcnow()
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        row.last_used_at = now
+        session.commit()
+    return session.get(User, row.user_id)
+
+
+def revoke(session, token_id: int) -> bool:
+    """Revoke a token; False when it does not exist or was revoked already."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    session.commit()
+    return True

@@ -1,0 +1,79 @@
+"""API tokens of the signed-in admin: create (shown once), list, revoke."""
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from webapp.core import tokens
+from webapp.core.models import ApiToken
+from webapp.infra.database import db_session
+from webapp.web.forms import ActionForm
+from webapp.web.forms import TokenForm
+from webapp.web.pages import is_htmx
+from webapp.web.pages import require_admin
+
+bp = Blueprint("api_tokens", __name__, url_prefix="/tokens")
+bp.before_request(require_admin)
+
+
+def _context(form: TokenForm | None = None, **extra) -> dict:
+    rows = db_session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == current_user.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+    ).all()
+    return {
+        "tokens": rows,
+        "form": form or TokenForm(formdata=None),
+        "action_form": ActionForm(formdata=None),
+        **extra,
+    }
+
+
+def _render(status: int = 200, **context):
+    template = "api_tokens/_tokens.html" if is_htmx() else "api_tokens/index.html"
+    response = make_response(render_template(template, **_context(**context)), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("")
+def index():
+    """The admin's tokens and the form to create one."""
+    return _render()
+
+
+@bp.post("")
+def create():
+    """Create a token and show it this once; only its hash is kept."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _render(422, form=form)
+    row, plain = tokens.create_token(db_session, current_user, form.name.data.strip())
+    # The page holds a secret: not into any cache or the history snapshot.
+    return _render(201, created=row, plain=plain)
+
+
+@bp.post("/<int:token_id>/revoke")
+def revoke(token_id: int):
+    """Revoke one of the admin's tokens; API calls with it fail from now on."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400, "The form could not be read; reload the page and try again.")
+    row = db_session.get(ApiToken, token_id)
+    if row is None or row.user_id != current_user.id:
+        abort(404, "You have no token with that id.")
+    name = row.name or row.prefix
+    notice = (
+        f"Token “{name}” revoked." if tokens.revoke(db_session, token_id) else "Already revoked."
+    )
+    if is_htmx():
+        return _render(notice=notice)
+    flash(notice, "success")
+    return redirect(url_for("api_tokens.index"), code=303)

@@ -1,0 +1,161 @@
+"""Overview: recent runs, and the form that starts a run (or shows a dry run first)."""
+
+from collections import Counter
+
+from flask import Blueprint
+from flask import current_app
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from webapp.core import runs
+from webapp.core.models import ReportRun
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.enqueue import enqueue
+from webapp.infra.database import db_session
+from webapp.web.forms import StartRunForm
+from webapp.web.learners import find_learners
+from webapp.web.pages import conflict_response
+from webapp.web.pages import is_htmx
+from webapp.web.pages import render
+from webapp.web.pages import require_admin
+from webapp.web.pages import run_snapshot
+
+bp = Blueprint("dashboard", __name__)
+bp.before_request(require_admin)
+
+RECENT_RUNS = 20
+# A dry run of 10,000 learners lists this many names of each kind, then counts the rest.
+PLAN_LIST_LIMIT = 100
+
+
+def run_rows(recent: list[ReportRun]) -> list[dict]:
+    """Each run with its counts, who started it and, for one-learner runs, who it mails."""
+    ids = {r.started_by_id for r in recent} | {r.user_id for r in recent}
+    ids.discard(None)
+    people = {}
+    if ids:
+        people = {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids)))}
+    rows = []
+    for run in recent:
+        snap = run_snapshot(run)
+        counts = snap["counts"]
+        attempted = counts["sent"] + counts["failed"] + counts["unknown"]
+        rows.append(
+            {
+                "run": run,
+                "snap": snap,
+                "counts": counts,
+                "success_rate": (100 * counts["sent"] / attempted) if attempted else None,
+                "started_by": people.get(run.started_by_id),
+                "learner": people.get(run.user_id),
+            }
+        )
+    return rows
+
+
+def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
+    if form is None:
+        form = StartRunForm(formdata=None)
+        form.month.data = str(Month.last_full())
+    rows = run_rows(runs.recent_runs(db_session, limit=RECENT_RUNS))
+    return {
+        "form": form,
+        "rows": rows,
+        "any_open": any(row["run"].is_open for row in rows),
+        "max_month": str(Month.current()),
+        **extra,
+    }
+
+
+@bp.get("/")
+def overview():
+    """Recent runs and the start form; htmx polls the runs table while a run is open."""
+    return render("dashboard/overview.html", "dashboard/_runs.html", **_overview_context())
+
+
+def _start_response(form: StartRunForm, status: int, **extra):
+    context = _overview_context(form, **extra)
+    template = "dashboard/_start.html" if is_htmx() else "dashboard/overview.html"
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _plan_view(plan: runs.Plan) -> dict:
+    reasons = Counter(reason for _uid, _name, reason in plan.skipped)
+    return {
+        "month": plan.month,
+        "to_send": plan.to_send[:PLAN_LIST_LIMIT],
+        "to_send_count": len(plan.to_send),
+        "skipped": plan.skipped[:PLAN_LIST_LIMIT],
+        "skipped_count": len(plan.skipped),
+        "reasons": reasons.most_common(),
+        "limit": PLAN_LIST_LIMIT,
+    }
+
+
+@bp.post("/runs")
+def start():
+    """Start a run for the month (all learners or one), or show its dry run."""
+    form = StartRunForm()
+    if not form.validate_on_submit():
+        return _start_response(form, 422)
+    learner = None
+    if form.scope.data == "one":
+        matches = find_learners(db_session, form.learner.data, limit=6)
+        if len(matches) != 1:
+            if not matches:
+                form.learner.errors.append("No learner has that name or email.")
+            else:
+                names = "; ".join(
+                    f"{u.display_name} <{u.email or 'no email'}>" for u in matches[:5]
+                )
+                form.learner.errors.append(
+                    f"Several learners match: {names}. Type the full email address."
+                )
+            return _start_response(form, 422)
+        learner = matches[0]
+    month = form.month_value
+    config = current_app.config
+    if form.dry_run.data:
+        plan = runs.plan(
+            db_session,
+            month,
+            user_id=learner.id if learner else None,
+            skip_empty=config["SKIP_EMPTY_REPORTS"],
+        )
+        return _start_response(form, 200, plan=_plan_view(plan), plan_learner=learner)
+    try:
+        if learner is None:
+            run = runs.start_all(
+                db_session,
+                month,
+                started_by_id=current_user.id,
+                mail_from=config["MAIL_FROM"],
+                skip_empty=config["SKIP_EMPTY_REPORTS"],
+            )
+        else:
+            run = runs.start_one(
+                db_session,
+                month,
+                learner.id,
+                started_by_id=current_user.id,
+                mail_from=config["MAIL_FROM"],
+            )
+    except runs.RunConflict as exc:
+        return conflict_response(exc)
+    except ValueError as exc:  # the learner has no email address on file
+        form.learner.errors.append(str(exc))
+        return _start_response(form, 422)
+    enqueue(run)
+    target = url_for("run_page.show", run_id=run.id)
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)

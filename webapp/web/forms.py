@@ -1,0 +1,93 @@
+"""The admin pages' forms: every POST goes through one, so CSRF covers it."""
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField
+from wtforms import PasswordField
+from wtforms import RadioField
+from wtforms import SelectChoice
+from wtforms import StringField
+from wtforms import SubmitField
+from wtforms import ValidationError
+from wtforms.fields import EmailField
+from wtforms.validators import DataRequired
+from wtforms.validators import Length
+from wtforms.widgets import MonthInput
+
+from webapp.core.months import Month
+from webapp.core.months import MonthError
+
+
+def parse_form_month(value: str | None) -> Month:
+    """A month from a form, with the reason in words when it cannot be reported on."""
+    text = (value or "").strip()
+    try:
+        month = Month.parse(text, allow_future=True)
+    except MonthError:
+        raise ValidationError("Enter a month as YYYY-MM, for example 2024-12.") from None
+    if month > Month.current():
+        raise ValidationError(
+            f"{month.label} is in the future: there is nothing to report yet. "
+            f"Pick {Month.last_full().label} or an earlier month."
+        )
+    return month
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=1024)]
+    )
+    next = HiddenField()
+    submit = SubmitField("Sign in")
+
+
+class ActionForm(FlaskForm):
+    """A bare form for one action button: just the CSRF token and where to go back to."""
+
+    next = HiddenField()
+
+
+class SendForm(ActionForm):
+    """Send (or resend) one learner's report for a month."""
+
+    month = HiddenField(validators=[DataRequired()])
+
+    def validate_month(self, field):
+        self.month_value = parse_form_month(field.data)
+
+
+class StartRunForm(FlaskForm):
+    month = StringField(
+        "Month",
+        widget=MonthInput(),
+        validators=[DataRequired("Pick the month to report on.")],
+        description="Reports cover one calendar month; the last full month is the usual choice.",
+    )
+    scope = RadioField(
+        "Who gets a report",
+        choices=[SelectChoice("all", "All learners"), SelectChoice("one", "One learner")],
+        default="all",
+    )
+    learner = StringField(
+        "Learner (name or email)",
+        validators=[Length(max=254)],
+        description="Only for one learner: type a name or email and pick from the list.",
+    )
+    dry_run = SubmitField("Dry run: who would be mailed")
+    start = SubmitField("Start run")
+
+    def validate_month(self, field):
+        self.month_value = parse_form_month(field.data)
+
+    def validate_learner(self, field):
+        if self.scope.data == "one" and not (field.data or "").strip():
+            raise ValidationError("Type the learner's name or email address.")
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "Token name",
+        validators=[DataRequired("Give the token a name."), Length(max=100)],
+        description="Say what will use it, e.g. “nightly cron on reports-01”.",
+    )
+    submit = SubmitField("Create token")

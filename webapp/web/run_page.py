@@ -1,0 +1,291 @@
+"""The run page: live progress (htmx polling that stops by itself), deliveries, actions."""
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import func
+from sqlalchemy import select
+
+from webapp.core import progress
+from webapp.core import runs
+from webapp.core.models import DELIVERY_STATES
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.enqueue import enqueue
+from webapp.infra.database import db_session
+from webapp.web.forms import ActionForm
+from webapp.web.pages import back_to
+from webapp.web.pages import conflict_response
+from webapp.web.pages import is_htmx
+from webapp.web.pages import require_admin
+from webapp.web.pages import run_snapshot
+from webapp.web.pages import safe_next
+
+bp = Blueprint("run_page", __name__)
+bp.before_request(require_admin)
+
+PER_PAGE = 50
+POLLING_STATES = ("queued", "running")
+_ROW_COLUMNS = (
+    Delivery.id,
+    Delivery.user_id,
+    Delivery.month,
+    Delivery.run_id,
+    Delivery.state,
+    Delivery.attempts,
+    Delivery.reason,
+    Delivery.last_error,
+    Delivery.smtp_code,
+    Delivery.sent_at,
+    Delivery.next_attempt_at,
+    User.full_name,
+    User.username,
+    User.email,
+)
+
+
+def run_or_404(run_id: int) -> ReportRun:
+    """The run with this id, or a 404 page."""
+    run = db_session.get(ReportRun, run_id)
+    if run is None:
+        abort(404, f"There is no run #{run_id}.")
+    return run
+
+
+def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
+    """What the progress component needs; only a queued or running run polls."""
+    snap = run_snapshot(run, exact=True)
+    return {
+        "run": run,
+        "snap": snap,
+        "polling": run.state in POLLING_STATES,
+        "seen": f"{snap['done']}:{snap['state']}",
+        "action_form": ActionForm(formdata=None),
+        "notice": notice,
+        "error": error,
+    }
+
+
+def _filters() -> tuple[str, int]:
+    state = request.args.get("state", "")
+    state = state if state in DELIVERY_STATES else ""
+    page = request.args.get("page", "1")
+    return state, int(page) if page.isdigit() and 0 < int(page) < 10**7 else 1
+
+
+def deliveries_context(run: ReportRun, state: str, page: int) -> dict:
+    """One page of the run's deliveries, filtered by state: two indexed queries."""
+    where = [Delivery.run_id == run.id]
+    if state:
+        where.append(Delivery.state == state)
+    total = db_session.scalar(select(func.count()).select_from(Delivery).where(*where))
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    page = min(page, pages)
+    rows = db_session.execute(
+        select(*_ROW_COLUMNS)
+        .join(User, User.id == Delivery.user_id)
+        .where(*where)
+        .order_by(Delivery.id)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    return {
+        "run": run,
+        "rows": rows,
+        "state": state,
+        "states": DELIVERY_STATES,
+        "page": page,
+        "pages": pages,
+        "total": total,
+        "row_form": ActionForm(formdata=None),
+        "here": url_for("run_page.show", run_id=run.id, state=state or None, page=page),
+    }
+
+
+def _people(run: ReportRun) -> dict:
+    ids = [i for i in (run.started_by_id, run.user_id) if i]
+    return {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _page(run: ReportRun, status: int = 200, **progress_extra):
+    state, page = _filters()
+    context = progress_context(run, **progress_extra) | deliveries_context(run, state, page)
+    body = render_template("run_page/show.html", people=_people(run), **context)
+    return make_response(body, status)
+
+
+@bp.get("/runs/<int:run_id>")
+def show(run_id: int):
+    """The run page; htmx asks for the deliveries component alone (filters, pages)."""
+    run = run_or_404(run_id)
+    if is_htmx():
+        state, page = _filters()
+        response = make_response(
+            render_template("run_page/_deliveries.html", **deliveries_context(run, state, page))
+        )
+    else:
+        response = _page(run)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/runs/<int:run_id>/progress")
+def progress_fragment(run_id: int):
+    """The progress component; its final state carries no trigger, so polling stops."""
+    run = run_or_404(run_id)
+    if not is_htmx():
+        return redirect(url_for("run_page.show", run_id=run.id))
+    context = progress_context(run)
+    response = make_response(render_template("run_page/_progress.html", **context))
+    seen = request.args.get("seen")
+    if seen and seen != context["seen"]:
+        # Counts moved: the deliveries component listens for this and reloads its page.
+        response.headers["HX-Trigger"] = "deliveries-changed"
+    response.vary.add("HX-Request")
+    return response
+
+
+def _action(run_id: int, do) -> object:
+    run = run_or_404(run_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400, "The form could not be read; reload the page and try again.")
+    try:
+        notice = do(run)
+    except runs.RunStateError as exc:
+        db_session.rollback()
+        run = run_or_404(run_id)
+        if is_htmx():
+            body = render_template(
+                "run_page/_progress.html", **progress_context(run, error=str(exc))
+            )
+            return make_response(body, 409)
+        return make_response(
+            render_template(
+                "errors/error.html",
+                code=409,
+                title="That action does not apply now",
+                message=str(exc),
+                link_url=url_for("run_page.show", run_id=run.id),
+                link_text=f"Back to run #{run.id}",
+            ),
+            409,
+        )
+    db_session.expire_all()
+    run = run_or_404(run_id)
+    progress.refresh(db_session, run)
+    if is_htmx():
+        response = make_response(
+            render_template("run_page/_progress.html", **progress_context(run, notice=notice))
+        )
+        response.headers["HX-Trigger"] = "deliveries-changed"
+        return response
+    flash(notice, "success")
+    return redirect(url_for("run_page.show", run_id=run.id), code=303)
+
+
+def _cancel(run: ReportRun) -> str:
+    n = runs.cancel(db_session, run)
+    return f"Run cancelled: {n:,} report(s) will not be sent. Reports already sent stay sent."
+
+
+def _pause(run: ReportRun) -> str:
+    runs.pause(db_session, run)
+    return "Run paused: workers stop before their next email. Resume to continue."
+
+
+def _resume(run: ReportRun) -> str:
+    runs.resume(db_session, run)
+    enqueue(run)
+    return "Run resumed: sending continues where it stopped."
+
+
+def _retry(run: ReportRun) -> str:
+    n = runs.retry_failed(db_session, run)
+    if n == 0:
+        return "No failed reports to retry."
+    enqueue(run)
+    return f"Retrying {n:,} failed report(s)."
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+def cancel(run_id: int):
+    """Stop sending: what is sent stays sent, nothing is repeated; the rest is cancelled."""
+    return _action(run_id, _cancel)
+
+
+@bp.post("/runs/<int:run_id>/pause")
+def pause(run_id: int):
+    """Pause a queued or running run."""
+    return _action(run_id, _pause)
+
+
+@bp.post("/runs/<int:run_id>/resume")
+def resume(run_id: int):
+    """Resume a paused run and hand its pending work to the workers again."""
+    return _action(run_id, _resume)
+
+
+@bp.post("/runs/<int:run_id>/retry-failed")
+def retry_failed(run_id: int):
+    """Give every failed report of the run another try."""
+    return _action(run_id, _retry)
+
+
+@bp.post("/deliveries/<int:delivery_id>/resend")
+def resend(delivery_id: int):
+    """Send one learner's report again, as a one-learner run; once, however often clicked."""
+    delivery = db_session.get(Delivery, delivery_id)
+    if delivery is None:
+        abort(404, f"There is no delivery #{delivery_id}.")
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400, "The form could not be read; reload the page and try again.")
+    old_run_id = delivery.run_id
+    try:
+        run = runs.start_one(
+            db_session,
+            Month.parse(delivery.month, allow_future=True),
+            delivery.user_id,
+            started_by_id=current_user.id,
+            mail_from=current_app.config["MAIL_FROM"],
+        )
+    except runs.RunConflict as exc:
+        return conflict_response(exc)
+    except runs.LearnerNotFound as exc:
+        abort(404, str(exc))
+    except ValueError as exc:
+        abort(400, str(exc))
+    enqueue(run)
+    notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
+    if is_htmx():
+        row = db_session.execute(
+            select(*_ROW_COLUMNS)
+            .join(User, User.id == Delivery.user_id)
+            .where(Delivery.id == delivery_id)
+        ).one()
+        return render_template(
+            "run_page/_delivery_row.html",
+            row=row,
+            run=db_session.get(ReportRun, old_run_id),
+            row_form=ActionForm(formdata=None),
+            here=safe_next(request.form.get("next")) or "",
+            notice=notice,
+            resent_run=run,
+        )
+    flash(notice, "success")
+    return back_to(url_for("run_page.show", run_id=old_run_id))
+
+
+def _name(user_id: int) -> str:
+    user = db_session.get(User, user_id)
+    return user.display_name if user else f"learner {user_id}"
