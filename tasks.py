@@ -1,115 +1,130 @@
 """Huey tasks of Quiz Reports. Run a worker with: huey_consumer tasks.huey
 
-Tasks take ids, never objects, and each call runs in a fresh app context.
+Each task takes ids and calls the core. @job gives it a fresh context for every call (a
+database session of its own, the process's settings, progress store and rate limiter) and
+its retry policy. Every enqueue, the tasks' own included, goes through webapp/enqueue.py.
+The worker needs no web framework: nothing here imports Flask.
 """
 
+import contextlib
 import functools
 import logging
-import os
 import threading
+from collections.abc import Callable
+from collections.abc import Iterator
 
-from flask import Flask
 from huey import crontab
 from huey.signals import SIGNAL_INTERRUPTED
 
-from webapp.infra.queue import huey
+from webapp import enqueue
+from webapp.core import launch
+from webapp.core import reaper
+from webapp.core import schedule
+from webapp.core import sending
+from webapp.core.clock import utcnow
+from webapp.core.context import Context
+from webapp.core.lifecycle import deliveries
+from webapp.core.mail.render import render_report
+from webapp.core.months import Month
+from webapp.core.report.builder import build_report
+from webapp.infra import failpoints
+from webapp.infra.queue import build_huey
+from webapp.infra.runtime import Runtime
+from webapp.infra.settings import Settings
+
+# The consumer imports this module before anything else exists: it reads the settings.
+SETTINGS = Settings.from_env()
+huey = build_huey(SETTINGS)
+failpoints.arm(SETTINGS.FAULT_KILL_AT)
 
 log = logging.getLogger("quiz_reports.tasks")
 
 # A lost database connection or a locked SQLite file makes a task fail; trying again later
-# is safe because every delivery is claimed by compare-and-set. (Read at import, like the
-# queue itself: the decorators below need it.)
-DB_RETRIES = {"retries": 3, "retry_delay": float(os.environ.get("TASK_RETRY_DELAY") or 15)}
+# is safe because every delivery is claimed by compare-and-set.
+DB_RETRIES = 3
 
-_app: Flask | None = None
-_app_lock = threading.Lock()
-
-
-def worker_app() -> Flask:
-    """The Flask app of this worker process, built once on first use."""
-    global _app
-    with _app_lock:
-        if _app is None:
-            from webapp import create_app
-
-            _app = create_app()
-        return _app
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
 
 
-def use_app(app: Flask | None) -> None:
-    """Run tasks against this app (tests with an immediate-mode queue use their own)."""
-    global _app
-    with _app_lock:
-        _app = app
+def runtime() -> Runtime:
+    """This process's runtime: built from the settings on first use, or the one a test gave."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(SETTINGS)
+        return _runtime
 
 
-def in_app_context(fn):
-    """Give each task call its own app context and database session."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with worker_app().app_context():
-            return fn(*args, **kwargs)
-
-    return wrapper
+def use_runtime(given: Runtime | None) -> None:
+    """Run tasks against this runtime (tests with an immediate-mode queue use their app's)."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = given
 
 
-def _config():
-    from flask import current_app
+@contextlib.contextmanager
+def fresh_context() -> Iterator[Context]:
+    """A context for one unit of work: its own session, closed at the end."""
+    rt = runtime()
+    session = rt.session()
+    try:
+        yield Context(session=session, settings=rt.settings, store=rt.kv, limiter=rt.limiter)
+    finally:
+        session.close()
 
-    return current_app.config
+
+def job(*, retries: int = DB_RETRIES, periodic: Callable | None = None):
+    """Declare a task: it gets a fresh context as its first argument, and its retry policy.
+
+    periodic: a crontab() schedule, for a task the consumer runs by itself.
+    """
+
+    def declare(fn):
+        @functools.wraps(fn)
+        def task(*args, **kwargs):
+            with fresh_context() as ctx:
+                return fn(ctx, *args, **kwargs)
+
+        if periodic is not None:
+            return huey.periodic_task(periodic, retries=retries)(task)
+        return huey.task(retries=retries, retry_delay=SETTINGS.TASK_RETRY_DELAY)(task)
+
+    return declare
 
 
-def _session():
-    from webapp.infra.database import get_session
-
-    return get_session()
-
-
-@huey.task(**DB_RETRIES)
-@in_app_context
-def process_all_reports(month_year: str | None = None, run_id: int | None = None):
+@job()
+def process_all_reports(ctx: Context, month_year: str | None = None, run_id: int | None = None):
     """Drive a run: mark it running and fan its deliveries out as chunk tasks.
 
     Called without run_id (a cron job or a script), it starts the run for the month itself,
     defaulting to the last full month.
     """
-    from webapp.core import runs
-    from webapp.core import sending
-    from webapp.core.months import Month
-
-    session = _session()
     if run_id is None:
         month = Month.parse(month_year) if month_year else Month.last_full()
         try:
-            run = runs.start_all(
-                session,
+            run = launch.start_all(
+                ctx.session,
                 month,
-                mail_from=_config()["MAIL_FROM"],
-                skip_empty=_config()["SKIP_EMPTY_REPORTS"],
+                mail_from=ctx.settings.MAIL_FROM,
+                skip_empty=ctx.settings.SKIP_EMPTY_REPORTS,
             )
-        except runs.RunConflict as exc:
+        except launch.RunConflict as exc:
             log.info("process_all_reports: %s", exc.message)
             return {"message": exc.message, "task_id": exc.run.task_id if exc.run else None}
         run_id = run.id
-    chunks = sending.begin_run(session, run_id, _config()["REPORT_CHUNK_SIZE"])
-    for ids in chunks:
-        send_report_chunk(run_id, ids)
+    chunks = sending.begin_run(ctx, run_id, ctx.settings.REPORT_CHUNK_SIZE)
+    enqueue.chunks(run_id, chunks)
     log.info("run %s: %d chunk(s) enqueued", run_id, len(chunks))
     return {"run_id": run_id, "chunks": len(chunks)}
 
 
-@huey.task(**DB_RETRIES)
-@in_app_context
-def send_report_chunk(run_id: int, delivery_ids: list[int]):
+@job()
+def send_report_chunk(ctx: Context, run_id: int, delivery_ids: list[int]):
     """Build and mail the reports of one chunk; schedule transient failures for later."""
-    from webapp.core import sending
-
-    outcome = sending.send_chunk(_session(), _config(), run_id, delivery_ids)
+    outcome = sending.send_chunk(ctx, run_id, delivery_ids)
     if outcome.retry_ids:
-        send_report_chunk.schedule(
-            args=(run_id, outcome.retry_ids), delay=max(outcome.retry_delay, 0.1)
-        )
+        enqueue.retry_later(run_id, outcome.retry_ids, outcome.retry_delay)
     log.info(
         "run %s chunk of %d: %d sent, %d failed, %d skipped, %d unknown, %d to retry%s",
         run_id,
@@ -124,105 +139,86 @@ def send_report_chunk(run_id: int, delivery_ids: list[int]):
     return {"sent": outcome.sent, "failed": outcome.failed, "retry": len(outcome.retry_ids)}
 
 
-@huey.task(**DB_RETRIES)
-@in_app_context
-def generate_and_send_user_report(user_id: int, month_year: str, run_id: int | None = None):
+@job()
+def generate_and_send_user_report(
+    ctx: Context, user_id: int, month_year: str, run_id: int | None = None
+):
     """Generate and mail one learner's report; without run_id it starts that run itself."""
-    from webapp.core import runs
-    from webapp.core import sending
-    from webapp.core.months import Month
-
-    session = _session()
     if run_id is None:
-        run = runs.start_one(
-            session, Month.parse(month_year), int(user_id), mail_from=_config()["MAIL_FROM"]
+        run = launch.start_one(
+            ctx.session, Month.parse(month_year), int(user_id), mail_from=ctx.settings.MAIL_FROM
         )
         run_id = run.id
-    chunks = sending.begin_run(session, run_id, 1)
-    outcome = sending.send_chunk(session, _config(), run_id, chunks[0] if chunks else [])
+    chunks = sending.begin_run(ctx, run_id, 1)
+    outcome = sending.send_chunk(ctx, run_id, chunks[0] if chunks else [])
     if outcome.retry_ids:
-        send_report_chunk.schedule(args=(run_id, outcome.retry_ids), delay=outcome.retry_delay)
+        enqueue.retry_later(run_id, outcome.retry_ids, outcome.retry_delay)
     return {"run_id": run_id, "sent": outcome.sent, "failed": outcome.failed}
 
 
-@huey.task()
-@in_app_context
-def generate_user_report(user_id: int, month_year: str) -> str | None:
+@job(retries=0)
+def generate_user_report(ctx: Context, user_id: int, month_year: str) -> str | None:
     """Render one learner's report and return its HTML (nothing is mailed)."""
-    from webapp.core.mail.render import render_report
-    from webapp.core.months import Month
-    from webapp.core.report.builder import build_report
-
-    report = build_report(_session(), int(user_id), Month.parse(month_year))
+    report = build_report(ctx.session, int(user_id), Month.parse(month_year))
     return render_report(report).html if report else None
 
 
-@huey.task()
-@in_app_context
-def send_report_email(user_id: int, month_year: str, html_content: str):
+@job(retries=0)
+def send_report_email(ctx: Context, user_id: int, month_year: str, html_content: str):
     """Mail the given HTML as the learner's report for the month (the seed's low-level task).
 
     The plain-text part comes from the learner's own report; the send is recorded in the
     ledger like any other, so the learner is not mailed again by a later run.
     """
-    from webapp.core import runs
-    from webapp.core import sending
-    from webapp.core.months import Month
-
-    session = _session()
-    run = runs.start_one(
-        session, Month.parse(month_year), int(user_id), mail_from=_config()["MAIL_FROM"]
+    run = launch.start_one(
+        ctx.session, Month.parse(month_year), int(user_id), mail_from=ctx.settings.MAIL_FROM
     )
-    ids = sending.begin_run(session, run.id, 1)
+    chunks = sending.begin_run(ctx, run.id, 1)
     outcome = sending.send_chunk(
-        session, _config(), run.id, ids[0] if ids else [], html_override=html_content
+        ctx, run.id, chunks[0] if chunks else [], html_override=html_content
     )
     return {"run_id": run.id, "sent": outcome.sent, "failed": outcome.failed}
 
 
-@huey.periodic_task(crontab(minute="7"))
-@in_app_context
-def monthly_run():
+@job(retries=0, periodic=crontab(minute="7"))
+def monthly_run(ctx: Context):
     """Start the last full month's run once it is due (MONTHLY_RUN, _DAY, _HOUR)."""
-    from webapp.core import runs
-    from webapp.core import schedule
-    from webapp.core.clock import utcnow
-    from webapp.enqueue import enqueue
-
-    config = _config()
-    if not config["MONTHLY_RUN"]:
+    settings = ctx.settings
+    if not settings.MONTHLY_RUN:
         return None
-    session = _session()
     month = schedule.due_month(
-        session, utcnow(), config["MONTHLY_RUN_DAY"], config["MONTHLY_RUN_HOUR"]
+        ctx.session, utcnow(), settings.MONTHLY_RUN_DAY, settings.MONTHLY_RUN_HOUR
     )
     if month is None:
         return None
     try:
-        run = runs.start_all(
-            session, month, mail_from=config["MAIL_FROM"], skip_empty=config["SKIP_EMPTY_REPORTS"]
+        run = launch.start_all(
+            ctx.session,
+            month,
+            mail_from=settings.MAIL_FROM,
+            skip_empty=settings.SKIP_EMPTY_REPORTS,
         )
-    except runs.RunConflict:
+    except launch.RunConflict:
         return None
     log.info("monthly run for %s started: run %s, %d learner(s)", month, run.id, run.total)
-    enqueue(run)
+    enqueue.run(run)
     return run.task_id
+
+
+@job(retries=0)
+def reap_now(ctx: Context):
+    """Give expired leases back, close finished runs and drive stalled ones again."""
+    reaped = reaper.reap(ctx)
+    for run in reaped.stalled:
+        enqueue.run(run)
+    return reaped.figures()
 
 
 @huey.periodic_task(crontab(minute="*"))
 def reap():
     """Every minute, and again half a minute later: recover work Huey lost."""
-    reap_now()
-    reap_now.schedule(delay=30)
-
-
-@huey.task()
-@in_app_context
-def reap_now():
-    """Give expired leases back, re-drive orphaned runs and close finished ones."""
-    from webapp.core import reaper
-
-    return reaper.reap(_session(), _config())
+    reap_now.call_local()
+    enqueue.reap_later(30)
 
 
 @huey.on_startup()
@@ -238,11 +234,18 @@ def _reap_at_start():
 def _requeue_interrupted(signal, task, *args, **kwargs):
     # SIGTERM stops the consumer mid-task: give this process's claims back before the
     # message went out, and put the task back on the queue for the next consumer.
-    from webapp.core import ledger
-
     try:
-        with worker_app().app_context():
-            released = ledger.release_held(_session())
+        with fresh_context() as ctx:
+            released = deliveries.release_held(ctx.session)
         log.warning("interrupted %s: %d claim(s) released; task requeued", task.name, released)
     finally:
-        huey.enqueue(task)
+        enqueue.again(task)
+
+
+enqueue.bind(
+    huey,
+    drive_run=process_all_reports,
+    drive_one=generate_and_send_user_report,
+    send_chunk=send_report_chunk,
+    reap=reap_now,
+)

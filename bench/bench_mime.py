@@ -24,9 +24,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import css_inline  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
+from webapp.core.mail import mime  # noqa: E402
 from webapp.core.mail import render  # noqa: E402
-from webapp.core.report.insights import insights_for  # noqa: E402
+from webapp.core.models import Chapter  # noqa: E402
+from webapp.core.models import Quiz  # noqa: E402
+from webapp.core.models import Score  # noqa: E402
+from webapp.core.models import Subject  # noqa: E402
+from webapp.core.models import User  # noqa: E402
+from webapp.core.models import create_tables  # noqa: E402
+from webapp.core.months import Month  # noqa: E402
+from webapp.core.report.builder import build_report  # noqa: E402
+from webapp.core.report.data import Report  # noqa: E402
+from webapp.infra.database import make_engine  # noqa: E402
 
 FROM = "Quiz Reports <reports@quiz.example>"
 TO_ADDR = "zoe.lindqvist@example.test"
@@ -35,8 +46,13 @@ MESSAGE_ID = "<report-2024-12-42.5f0c@quiz.example>"
 DATE = datetime(2025, 1, 1, 8, 0, 0)
 
 
-def realistic_report() -> dict:
-    """A learner with 25 attempts over 3 subjects and 6 chapters, like a busy month."""
+def realistic_report() -> Report:
+    """A learner with 25 attempts over 3 subjects and 6 chapters, like a busy month.
+
+    Built by the product's own report builder from rows in an in-memory database.
+    """
+    engine = make_engine("sqlite://")
+    create_tables(engine)
     chapters = [
         ("Mathematics", "Algebra"),
         ("Mathematics", "Geometry"),
@@ -45,82 +61,61 @@ def realistic_report() -> dict:
         ("Chemistry", "Acids and bases"),
         ("Chemistry", "Organic chemistry"),
     ]
-    attempts = []
-    for i in range(25):
-        subject, chapter = chapters[i % 6]
-        total = 10 + (i % 3) * 5
-        scored = (i * 7) % (total + 1)
-        attempts.append(
-            {
-                "score_id": 1000 + i,
-                "date": datetime(2024, 12, 1 + i, 9 + i % 12, i % 60).isoformat(),
-                "subject": subject,
-                "chapter": chapter,
-                "quiz": f"{chapter} practice set {i // 6 + 1}",
-                "quiz_id": 100 + i,
-                "scored": scored,
-                "total": total,
-                "percent": round(scored * 100.0 / total, 2),
-                "rank": 1 + i % 9,
-                "of": 40 + i,
-            }
+    with Session(engine) as session:
+        learner = User(
+            username="zoe", email=TO_ADDR, full_name=TO_NAME, qualification="B.Sc. Physics"
         )
-
-    def totals(rows):
-        q = sum(a["total"] for a in rows)
-        c = sum(a["scored"] for a in rows)
-        return {
-            "attempts": len(rows),
-            "questions": q,
-            "correct": c,
-            "average_percent": round(c * 100.0 / q, 2),
-        }
-
-    subjects = sorted({s for s, _ in chapters})
-    report = {
-        "user": {
-            "id": 42,
-            "username": "zoe",
-            "email": TO_ADDR,
-            "full_name": TO_NAME,
-            "qualification": "B.Sc. Physics",
-        },
-        "month_year": "2024-12",
-        "month_label": "December 2024",
-        "empty": False,
-        "totals": totals(attempts),
-        "subjects": [
-            {"subject_id": n, "name": s, **totals([a for a in attempts if a["subject"] == s])}
-            for n, s in enumerate(subjects, 1)
-        ],
-        "attempts": attempts,
-        "chapters": [
-            {
-                "chapter_id": n,
-                "name": c,
-                "subject": s,
-                **totals([a for a in attempts if a["chapter"] == c]),
-            }
-            for n, (s, c) in enumerate(chapters, 1)
-        ],
-        "days_active": 25,
-        "previous": {
-            "month_year": "2024-11",
-            "month_label": "November 2024",
-            "attempts": 18,
-            "questions": 220,
-            "correct": 120,
-            "average_percent": 54.55,
-        },
-        "change": None,
-        "first_month": False,
-    }
-    report["change"] = {
-        "attempts": 25 - 18,
-        "average_percent": round(report["totals"]["average_percent"] - 54.55, 2),
-    }
-    report["insights"], report["recommendations"] = insights_for(report)
-    return report
+        others = [User(username=f"peer{i}", email=f"peer{i}@example.test") for i in range(40)]
+        session.add_all([learner, *others])
+        subjects = {name: Subject(name=name) for name, _ in chapters}
+        session.add_all(subjects.values())
+        session.flush()
+        quizzes = []
+        for subject, chapter_name in chapters:
+            chapter = Chapter(subject_id=subjects[subject].id, name=chapter_name)
+            session.add(chapter)
+            session.flush()
+            for n in range(1, 6):
+                quiz = Quiz(chapter_id=chapter.id, name=f"{chapter_name} practice set {n}")
+                session.add(quiz)
+                quizzes.append(quiz)
+        session.flush()
+        for i in range(25):
+            total = 10 + (i % 3) * 5
+            quiz = quizzes[(i % 6) * 5 + i // 6]
+            when = datetime(2024, 12, 1 + i, 9 + i % 12, i % 60)
+            session.add(
+                Score(
+                    quiz_id=quiz.id,
+                    user_id=learner.id,
+                    timestamp=when,
+                    total_scored=(i * 7) % (total + 1),
+                    total_questions=total,
+                )
+            )
+            for k, peer in enumerate(others[: 10 + i]):
+                session.add(
+                    Score(
+                        quiz_id=quiz.id,
+                        user_id=peer.id,
+                        timestamp=when,
+                        total_scored=(k * 3) % (total + 1),
+                        total_questions=total,
+                    )
+                )
+        for i in range(18):
+            when = datetime(2024, 11, 1 + i, 10)
+            session.add(
+                Score(
+                    quiz_id=quizzes[i].id,
+                    user_id=learner.id,
+                    timestamp=when,
+                    total_scored=6,
+                    total_questions=11,
+                )
+            )
+        session.commit()
+        return build_report(session, learner.id, Month(2024, 12))
 
 
 def email_message(rendered, cte: str | None) -> bytes:
@@ -151,7 +146,7 @@ def compat32_mime(rendered) -> bytes:
 
 
 def template(rendered) -> bytes:
-    return render.build_message(
+    return mime.build_message(
         rendered,
         from_addr=FROM,
         to_addr=TO_ADDR,
@@ -175,7 +170,7 @@ def _b64_encodebytes(text: str) -> bytes:
 def check(raw: bytes, rendered, *, adds_final_newline: bool = False) -> None:
     """The message parses back to the same parts, with CRLF line ends only."""
     assert b"\n" not in raw.replace(b"\r\n", b"")
-    parsed = render.parse_message(raw)
+    parsed = mime.parse_message(raw)
     html, text = rendered.html, rendered.text
     if adds_final_newline:
         # EmailMessage.set_content ends every text part with a newline: not byte-exact.
@@ -208,16 +203,16 @@ def main() -> None:
         f"Jinja2 {version('Jinja2')}"
     )
     print(
-        f"report: {len(report['attempts'])} attempts, html {len(rendered.html)} chars, "
+        f"report: {len(report.attempts)} attempts, html {len(rendered.html)} chars, "
         f"text {len(rendered.text)} chars; median of {runs} runs\n"
     )
 
     template_html = render.env.get_template("email/report.html")
     context = {
         "report": report,
-        "user": report["user"],
-        "name": report["user"]["full_name"],
-        "totals": report["totals"],
+        "user": report.learner,
+        "name": report.learner.display_name,
+        "totals": report.totals,
         "subject": render.report_subject(report),
         "change_line": render._change_line(report),
     }
@@ -255,7 +250,7 @@ def main() -> None:
         ),
         ("EmailMessage, default policy, base64", lambda: email_message(rendered, "base64")),
         ("compat32 MIMEMultipart, base64", lambda: compat32_mime(rendered)),
-        ("byte template, base64 (render.build_message)", lambda: template(rendered)),
+        ("byte template, base64 (mime.build_message)", lambda: template(rendered)),
     ]
     for name, fn in variants:
         check(fn(), rendered, adds_final_newline=name.startswith("EmailMessage"))

@@ -28,13 +28,17 @@ from sqlalchemy import delete  # noqa: E402
 
 from tests.harness import free_port  # noqa: E402
 from tests.harness import start_consumer  # noqa: E402
-from webapp import create_app  # noqa: E402
+from webapp import enqueue  # noqa: E402
+from webapp.app import create_app  # noqa: E402
 from webapp.core import demo  # noqa: E402
-from webapp.core import runs  # noqa: E402
+from webapp.core import launch  # noqa: E402
 from webapp.core.models import Delivery  # noqa: E402
 from webapp.core.models import ReportRun  # noqa: E402
+from webapp.core.models import create_tables  # noqa: E402
 from webapp.core.months import Month  # noqa: E402
-from webapp.infra import database  # noqa: E402
+from webapp.core.states import RUN_ACTIVE  # noqa: E402
+from webapp.web.services import get_session  # noqa: E402
+from webapp.web.services import runtime  # noqa: E402
 
 
 class CountingSink:
@@ -76,8 +80,8 @@ def main() -> int:
 
     app = create_app()
     with app.app_context():
-        database.create_all()
-        session = database.get_session()
+        create_tables(runtime().engine)
+        session = get_session()
         t = time.perf_counter()
         seeded = demo.seed(session, users=args.users, months=2, seed=11, attempts=args.attempts)
         print(
@@ -103,22 +107,20 @@ def main() -> int:
     try:
         for n in range(args.repeat):
             with app.app_context():
-                session = database.get_session()
+                session = get_session()
                 session.execute(delete(Delivery))
                 session.execute(delete(ReportRun))
                 session.commit()
                 before = sink.count
                 started = time.perf_counter()
-                run = runs.start_all(session, month, mail_from="Bench <bench@quiz.example>")
-                import tasks
-
+                run = launch.start_all(session, month, mail_from="Bench <bench@quiz.example>")
                 if args.redis:
                     print("note: the bench enqueues through the SQLite queue only", flush=True)
-                tasks.process_all_reports(run.month, run.id)
+                enqueue.run(run)
                 while True:
                     session.expire_all()
                     state = session.get(ReportRun, run.id).state
-                    if state not in ("queued", "running"):
+                    if state not in RUN_ACTIVE:
                         break
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - started

@@ -13,8 +13,11 @@ import pytest  # noqa: E402
 
 pytest_plugins = ["tests.smtp_server", "tests.services"]
 
-from webapp import create_app  # noqa: E402
-from webapp.infra import database  # noqa: E402
+import tasks  # noqa: E402
+from webapp.app import create_app  # noqa: E402
+from webapp.core.models import create_tables  # noqa: E402
+from webapp.web.services import get_session  # noqa: E402
+from webapp.web.services import runtime  # noqa: E402
 
 
 def make_test_config(tmp_path, **overrides) -> dict:
@@ -31,42 +34,47 @@ def make_test_config(tmp_path, **overrides) -> dict:
         "SMTP_SECURITY": "none",
         "SMTP_TIMEOUT": 5.0,
         "MAIL_FROM": "Quiz Reports <reports@quiz.example>",
+        # The key-value store (snapshots, sign-in counts) of this test alone.
+        "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
     }
     config.update(overrides)
     return config
+
+
+def reconfigure(app, **changes) -> None:
+    """Change settings of a running test app, as a restart with another environment would."""
+    runtime_of_app = app.extensions["runtime"]
+    runtime_of_app.settings = runtime_of_app.settings.updated(changes)
 
 
 @pytest.fixture
 def app(tmp_path):
     app = create_app(make_test_config(tmp_path))
     with app.app_context():
-        database.create_all()
+        create_tables(runtime().engine)
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
 
 
 @pytest.fixture
 def mail_app(tmp_path, smtp_server):
     """An app mailing the test SMTP server, with Huey tasks run in-process."""
-    import tasks
-    from webapp.infra.queue import huey
-
     app = create_app(make_test_config(tmp_path, SMTP_PORT=smtp_server.port))
     with app.app_context():
-        database.create_all()
-    huey.immediate = True
-    tasks.use_app(app)
+        create_tables(runtime().engine)
+    tasks.huey.immediate = True
+    tasks.use_runtime(app.extensions["runtime"])
     yield app
-    tasks.use_app(None)
-    huey.immediate = False
-    app.extensions["db_engine"].dispose()
+    tasks.use_runtime(None)
+    tasks.huey.immediate = False
+    app.extensions["runtime"].close()
 
 
 @pytest.fixture
 def session(app):
     """A database session inside an app context of the test app."""
     with app.app_context():
-        yield database.get_session()
+        yield get_session()
 
 
 @pytest.fixture

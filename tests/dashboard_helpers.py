@@ -13,7 +13,7 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp.infra import database
+from webapp.web.services import get_session
 
 MONTH = "2024-12"
 ADMIN_EMAIL = "admin@example.test"
@@ -37,7 +37,7 @@ def fast_admin(session, email: str = ADMIN_EMAIL, **kw):
 def world(mail_app):
     """An admin, three learners with December 2024 attempts and one without an email."""
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         admin = fast_admin(s)
         quiz = make_quiz(s, make_chapter(s, make_subject(s)))
         learners = []

@@ -39,13 +39,14 @@ from tests.harness import start_consumer
 from tests.harness import start_web
 from tests.harness import wait_until
 from tests.test_queue import prepare_database
-from webapp import create_app
+from webapp.app import create_app
 from webapp.core.clock import utcnow
+from webapp.core.context import Context
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
-from webapp.infra import database
+from webapp.web.services import get_session
 
 LEARNERS = 240
 CHUNK = 25
@@ -116,11 +117,9 @@ def _learner_ids(tmp_path: Path, url: str) -> dict[str, int]:
     """Learner address (lower case) -> user id."""
     app = create_app(make_test_config(tmp_path, DATABASE_URL=url))
     with app.app_context():
-        rows = database.get_session().execute(
-            select(User.email, User.id).where(User.role == "user")
-        )
+        rows = get_session().execute(select(User.email, User.id).where(User.role == "user"))
         ids = {email.lower(): uid for email, uid in rows}
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
     return ids
 
 
@@ -133,7 +132,14 @@ class LedgerView:
     @contextmanager
     def session(self):
         with self.app.app_context():
-            yield database.get_session()
+            yield get_session()
+
+    @contextmanager
+    def context(self):
+        """A core context on the shared database, as a task gets one."""
+        with self.session() as session:
+            rt = self.app.extensions["runtime"]
+            yield Context(session=session, settings=rt.settings, store=rt.kv)
 
     def run(self, task_id: str) -> ReportRun:
         with self.session() as s:
@@ -173,7 +179,7 @@ class LedgerView:
         return live == 0 and (last is None or (now - last).total_seconds() > seconds)
 
     def close(self):
-        self.app.extensions["db_engine"].dispose()
+        self.app.extensions["runtime"].close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,9 +268,6 @@ class Doorbell:
 
         stub.__module__, stub.__name__ = "tasks", name
         return self.huey.task(name=name)(stub)
-
-    def progress(self, task_id: str) -> dict | None:
-        return self.huey.get(f"run-progress:{task_id}", peek=True)
 
 
 class FaultStack:

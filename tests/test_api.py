@@ -15,7 +15,7 @@ from tests.factories import make_user
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.tokens import create_token
-from webapp.infra import database
+from webapp.web.services import get_session
 
 MONTH = "2024-12"
 
@@ -24,7 +24,7 @@ MONTH = "2024-12"
 def world(mail_app):
     """Three learners with attempts in December 2024, an admin and their API token."""
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         admin = make_admin(s)
         quiz = make_quiz(s, make_chapter(s, make_subject(s)))
         learners = [make_user(s) for _ in range(3)]
@@ -56,7 +56,7 @@ def start_month(client, world, **extra):
 
 def count_runs(app) -> int:
     with app.app_context():
-        return database.get_session().scalar(select(func.count()).select_from(ReportRun))
+        return get_session().scalar(select(func.count()).select_from(ReportRun))
 
 
 def test_no_token_is_401_with_bearer_challenge(mail_app, world):
@@ -119,7 +119,7 @@ def test_run_for_all_learners_mails_each_once(mail_app, world, smtp_server):
 
 def test_second_start_while_open_is_409_with_task_id(mail_app, world):
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         s.add(
             ReportRun(
                 task_id="6f1c2e7a-0000-4000-8000-000000000001",
@@ -150,7 +150,7 @@ def test_user_report_resends_explicitly(mail_app, world, smtp_server):
         assert r.get_json()["user_id"] == uid
         assert len(smtp_server.messages) == expected
     with mail_app.app_context():
-        d = database.get_session().scalar(select(Delivery).where(Delivery.user_id == uid))
+        d = get_session().scalar(select(Delivery).where(Delivery.user_id == uid))
         assert d.state == "sent" and d.sent_count == 2
 
 

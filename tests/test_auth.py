@@ -14,10 +14,12 @@ from tests.dashboard_helpers import htmx
 from tests.dashboard_helpers import login
 from tests.dashboard_helpers import text_of
 from tests.dashboard_helpers import world  # noqa: F401  (fixture)
-from webapp import create_app
-from webapp.infra import database
+from webapp.app import create_app
+from webapp.core.models import create_tables
 from webapp.web.auth import BAD_CREDENTIALS
 from webapp.web.auth import NOT_ADMIN
+from webapp.web.services import get_session
+from webapp.web.services import runtime
 
 # ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imports)
 
@@ -55,7 +57,7 @@ def test_wrong_password_and_unknown_email_get_the_same_words(mail_app, world, em
 
 def test_learner_is_refused_with_a_clear_message(mail_app, world):
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         fast_user(s, username="sam", email="sam@example.test", full_name="Sam Student")
         s.commit()
     client = mail_app.test_client()
@@ -131,7 +133,7 @@ def test_sign_out_is_a_post_and_ends_the_session(admin):
 
 def test_a_signed_in_user_who_is_no_longer_admin_is_refused(mail_app, admin):
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         from webapp.core.models import User
 
         s.query(User).filter_by(email=ADMIN_EMAIL).update({"role": "user"})
@@ -150,8 +152,8 @@ def test_session_ends_after_its_maximum_age(admin):
 def test_missing_csrf_token_is_a_400_page_in_words(tmp_path):
     app = create_app(make_test_config(tmp_path, WTF_CSRF_ENABLED=True))
     with app.app_context():
-        database.create_all()
-        s = database.get_session()
+        create_tables(runtime().engine)
+        s = get_session()
         fast_admin(s)
         s.commit()
     client = app.test_client()
@@ -179,7 +181,7 @@ def test_missing_csrf_token_is_a_400_page_in_words(tmp_path):
         headers={"X-CSRFToken": token},
     )
     assert with_header.status_code == 200
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
 
 
 def test_pages_carry_security_headers(admin):
@@ -204,7 +206,7 @@ def test_repeated_failures_are_throttled_per_account(mail_app, world):
     assert "Too many sign-in attempts. Wait about 15 minute(s)" in text_of(blocked)
     assert 800 < int(blocked.headers["Retry-After"]) <= 901
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         fast_admin(s, email="second@example.test")
         s.commit()
     assert login(client, "second@example.test").status_code == 303  # another account is fine

@@ -3,16 +3,18 @@
 from sqlalchemy import func
 from sqlalchemy import select
 
+from tests.conftest import make_test_config
+from webapp.app import create_app
 from webapp.core.models import ApiToken
 from webapp.core.models import Score
 from webapp.core.models import User
 from webapp.core.tokens import user_for_token
-from webapp.infra import database
+from webapp.web.services import get_session
 
 
 def _fingerprint(app):
     with app.app_context():
-        s = database.get_session()
+        s = get_session()
         users = s.execute(select(User.username, User.email, User.full_name).order_by(User.id)).all()
         scores = s.execute(
             select(Score.user_id, Score.quiz_id, Score.timestamp, Score.total_scored)
@@ -24,7 +26,7 @@ def _fingerprint(app):
 
 def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
     from tests.conftest import make_test_config
-    from webapp import create_app
+    from webapp.app import create_app
 
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0 and "Database ready" in result.output
@@ -40,7 +42,7 @@ def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
     )
     assert out.exit_code == 0, out.output
     assert _fingerprint(app) == _fingerprint(other)
-    other.extensions["db_engine"].dispose()
+    other.extensions["runtime"].close()
 
 
 def test_seed_demo_refuses_a_database_with_learners(runner):
@@ -62,7 +64,7 @@ def test_create_admin_from_stdin_and_token_as_last_line(runner, app):
     assert result.exit_code == 0, result.output
     token = result.output.strip().splitlines()[-1]
     with app.app_context():
-        s = database.get_session()
+        s = get_session()
         user = user_for_token(s, token)
         assert user is not None and user.email == "boss@example.com" and user.is_admin
         assert user.check_password("a very long password")
@@ -85,15 +87,21 @@ def test_create_token_for_unknown_admin_fails(runner):
     assert result.exit_code != 0 and "No admin" in result.output
 
 
-def test_ensure_admin_prints_credentials_and_reuses_them(runner, monkeypatch):
+def test_ensure_admin_prints_credentials_and_reuses_them(tmp_path, monkeypatch):
     monkeypatch.delenv("ADMIN_EMAIL", raising=False)
     monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    app = create_app(make_test_config(tmp_path))
+    runner = app.test_cli_runner()
     runner.invoke(args=["init-db"])
     first = runner.invoke(args=["ensure-admin"])
     assert first.exit_code == 0 and first.output.startswith("Admin sign-in: ")
     second = runner.invoke(args=["ensure-admin"])
     assert second.output == first.output
+    app.extensions["runtime"].close()
+    # `make run` again with the admin's address and password in the environment.
     monkeypatch.setenv("ADMIN_EMAIL", "chief@example.com")
     monkeypatch.setenv("ADMIN_PASSWORD", "chosen password 123")
-    third = runner.invoke(args=["ensure-admin"])
+    app = create_app(make_test_config(tmp_path))
+    third = app.test_cli_runner().invoke(args=["ensure-admin"])
     assert "chief@example.com / chosen password 123" in third.output
+    app.extensions["runtime"].close()

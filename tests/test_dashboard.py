@@ -8,6 +8,8 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 
+from tasks import huey
+from tests.conftest import reconfigure
 from tests.dashboard_helpers import MONTH
 from tests.dashboard_helpers import admin  # noqa: F401  (fixture)
 from tests.dashboard_helpers import htmx
@@ -15,14 +17,14 @@ from tests.dashboard_helpers import text_of
 from tests.dashboard_helpers import world  # noqa: F401  (fixture)
 from tests.factories import make_user
 from tests.smtp_server import FaultPlan
-from webapp.core import runs
+from webapp.core import launch
+from webapp.core import progress
 from webapp.core.clock import utcnow
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
-from webapp.infra import database
-from webapp.infra.queue import huey
+from webapp.web.services import get_session
 
 # ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imports)
 
@@ -34,13 +36,13 @@ def start(client, month=MONTH, **extra):
 def open_run(app, month=MONTH) -> int:
     """An all-learner run that is queued but not handed to a worker (it stays open)."""
     with app.app_context():
-        s = database.get_session()
-        return runs.start_all(s, Month.parse(month), mail_from="r@quiz.example").id
+        s = get_session()
+        return launch.start_all(s, Month.parse(month), mail_from="r@quiz.example").id
 
 
 def with_session(app, fn):
     with app.app_context():
-        return fn(database.get_session())
+        return fn(get_session())
 
 
 # --- Overview and starting ------------------------------------------------------------------
@@ -279,7 +281,7 @@ def test_deliveries_are_paginated_and_filtered_by_state(mail_app, admin):
 def test_a_run_of_ten_thousand_pages_with_a_fixed_handful_of_statements(mail_app, admin):
     run_id = _many_deliveries(mail_app, 10_000, failed_every=7)
     admin.get(f"/runs/{run_id}")  # warm up
-    engine = mail_app.extensions["db_engine"]
+    engine = mail_app.extensions["runtime"].engine
     statements = []
 
     def count(*_args):
@@ -410,7 +412,7 @@ def test_resend_without_javascript_goes_back_to_the_list(admin, smtp_server):
 def test_names_are_escaped_everywhere(mail_app, admin):
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         user = make_user(s, full_name=evil, username="evil")
         s.commit()
         uid = user.id
@@ -432,7 +434,7 @@ def test_server_error_is_a_page_in_words(mail_app, admin, monkeypatch):
     def boom(*_a, **_k):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(runs, "recent_runs", boom)
+    monkeypatch.setattr(progress, "recent_runs", boom)
     response = admin.get("/")
     assert response.status_code == 500
     words = text_of(response)
@@ -441,7 +443,7 @@ def test_server_error_is_a_page_in_words(mail_app, admin, monkeypatch):
 
 
 def test_times_are_local_with_the_zone_named(mail_app, admin, smtp_server):
-    mail_app.config["DISPLAY_TIMEZONE"] = "America/New_York"
+    reconfigure(mail_app, DISPLAY_TIMEZONE="America/New_York")
     start(admin)
     smtp_server.wait_for(3)
     words = text_of(admin.get("/"))

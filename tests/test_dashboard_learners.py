@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import make_test_config
+from tests.conftest import reconfigure
 from tests.dashboard_helpers import MONTH
 from tests.dashboard_helpers import admin  # noqa: F401  (fixture)
 from tests.dashboard_helpers import fast_admin
@@ -18,21 +19,23 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp import create_app
+from webapp.app import create_app
 from webapp.core.models import ApiToken
 from webapp.core.models import Delivery
 from webapp.core.models import User
+from webapp.core.models import create_tables
 from webapp.core.months import Month
-from webapp.infra import database
 from webapp.infra.capture import save_message
 from webapp.web import filters
+from webapp.web.services import get_session
+from webapp.web.services import runtime
 
 # ruff: noqa: F811  (pytest fixtures arrive as arguments named like the imports)
 
 
 def delivery_of(app, user_id: int) -> dict:
     with app.app_context():
-        d = database.get_session().scalar(select(Delivery).where(Delivery.user_id == user_id))
+        d = get_session().scalar(select(Delivery).where(Delivery.user_id == user_id))
         return {c.key: getattr(d, c.key) for c in Delivery.__table__.columns} if d else {}
 
 
@@ -51,7 +54,7 @@ def test_learners_are_searched_by_name_or_email(admin, world):
 
 def test_learner_search_is_paginated_and_htmx_gets_the_results_alone(mail_app, admin):
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         for i in range(30):
             make_user(s, full_name=f"Zed {i:02d}", username=f"zed{i:02d}")
         s.commit()
@@ -132,7 +135,7 @@ def test_preview_of_a_sent_report_shows_the_stored_bytes(mail_app, admin, world,
     [mailed] = smtp_server.wait_for(1)
     # The learner's data changes after sending; the preview still shows what was mailed.
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         quiz = make_quiz(s, make_chapter(s, make_subject(s, "Chemistry")))
         make_score(s, s.get(User, uid), quiz, datetime(2024, 12, 20, 9), 1, 10)
         s.commit()
@@ -161,7 +164,7 @@ def test_send_a_test_to_me_leaves_the_ledger_alone(mail_app, admin, world, smtp_
 
 def test_send_a_test_without_javascript_and_with_the_server_down(mail_app, admin, world):
     uid = world["learner_ids"][0]
-    mail_app.config["SMTP_PORT"] = 1  # nothing listens there
+    reconfigure(mail_app, SMTP_PORT=1)  # nothing listens there
     response = admin.post(f"/learners/{uid}/preview/{MONTH}/send-test")
     assert response.status_code == 303
     words = text_of(admin.get(response.headers["Location"]))
@@ -191,11 +194,11 @@ def test_preview_of_a_learner_without_email_says_it_cannot_be_mailed(admin, worl
 def capture_app(tmp_path):
     app = create_app(make_test_config(tmp_path, SMTP_CAPTURE=True))
     with app.app_context():
-        database.create_all()
-        fast_admin(database.get_session())
-        database.get_session().commit()
+        create_tables(runtime().engine)
+        fast_admin(get_session())
+        get_session().commit()
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
 
 
 def _eml(subject: str) -> bytes:
@@ -225,7 +228,7 @@ def test_outbox_lists_captured_messages_newest_first_and_opens_one(capture_app, 
 
 
 def test_outbox_is_only_there_with_the_capture_server(mail_app, admin):
-    mail_app.config["SMTP_CAPTURE"] = False
+    reconfigure(mail_app, SMTP_CAPTURE=False)
     assert admin.get("/outbox").status_code == 404
     assert 'href="/outbox"' not in admin.get("/").get_data(as_text=True)
 
@@ -250,7 +253,7 @@ def test_token_is_shown_once_works_and_can_be_revoked(mail_app, admin):
     assert "never" not in text_of(admin.get("/tokens")).split("nightly cron")[1][:60]
 
     with mail_app.app_context():
-        token_id = database.get_session().scalar(select(ApiToken.id))
+        token_id = get_session().scalar(select(ApiToken.id))
     revoked = htmx(admin, "POST", f"/tokens/{token_id}/revoke")
     assert "Token “nightly cron” revoked." in text_of(revoked)
     assert api.get("/scheduled/report-summary", headers=bearer).status_code == 401
@@ -261,7 +264,7 @@ def test_token_needs_a_name_and_others_tokens_are_out_of_reach(mail_app, admin):
     assert refused.status_code == 422
     assert "Give the token a name." in text_of(refused)
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         other = fast_admin(s, email="other@example.test")
         s.add(ApiToken(user_id=other.id, name="theirs", prefix="qr_abc", token_hash="x" * 64))
         s.commit()
@@ -275,11 +278,11 @@ def test_token_needs_a_name_and_others_tokens_are_out_of_reach(mail_app, admin):
 
 def test_times_and_numbers_for_people(mail_app):
     with mail_app.app_context():
-        mail_app.config["DISPLAY_TIMEZONE"] = "Europe/Berlin"
+        reconfigure(mail_app, DISPLAY_TIMEZONE="Europe/Berlin")
         assert filters.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 14:05 CET"
         assert filters.localtime(datetime(2025, 7, 3, 13, 5)) == "3 Jul 2025, 15:05 CEST"
         assert filters.localtime(None) == "—"
-        mail_app.config["DISPLAY_TIMEZONE"] = "Not/AZone"
+        reconfigure(mail_app, DISPLAY_TIMEZONE="Not/AZone")
         assert filters.localtime(datetime(2025, 1, 3, 13, 5)) == "3 Jan 2025, 13:05 UTC"
     assert filters.number(1234567) == "1,234,567"
     assert filters.number(12.25) == "12.2" or filters.number(12.25) == "12.3"

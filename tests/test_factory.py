@@ -3,9 +3,9 @@
 import pytest
 
 from tests.conftest import make_test_config
-from webapp import ConfigError
-from webapp import create_app
-from webapp.infra.settings import Config
+from webapp.app import ConfigError
+from webapp.app import create_app
+from webapp.infra.settings import Settings
 from webapp.infra.settings import default_smtp_security
 
 
@@ -22,7 +22,7 @@ def test_development_keeps_a_generated_key_across_restarts(tmp_path):
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     for app in (first, second):
-        app.extensions["db_engine"].dispose()
+        app.extensions["runtime"].close()
 
 
 def test_settings_come_from_the_environment(monkeypatch):
@@ -31,7 +31,7 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SMTP_USERNAME", "mailer")
     monkeypatch.setenv("REPORT_CHUNK_SIZE", "50")
     monkeypatch.setenv("SKIP_EMPTY_REPORTS", "yes")
-    config = Config()
+    config = Settings.from_env()
     assert config.SMTP_SERVER == "smtp.example.org" and config.SMTP_PORT == 465
     assert config.SMTP_SECURITY == "ssl" and config.SMTP_CAPTURE is False
     assert config.REPORT_CHUNK_SIZE == 50 and config.SKIP_EMPTY_REPORTS is True
@@ -40,7 +40,7 @@ def test_settings_come_from_the_environment(monkeypatch):
 def test_unset_smtp_server_means_the_capture_server(monkeypatch):
     monkeypatch.delenv("SMTP_SERVER", raising=False)
     monkeypatch.delenv("SMTP_PORT", raising=False)
-    config = Config()
+    config = Settings.from_env()
     assert config.SMTP_CAPTURE is True
     assert (config.SMTP_SERVER, config.SMTP_PORT, config.SMTP_SECURITY) == (
         "127.0.0.1",
@@ -56,7 +56,16 @@ def test_smtp_security_default_by_port(port, security):
 
 def test_production_cookies_are_secure_and_host_prefixed(tmp_path, monkeypatch):
     monkeypatch.setenv("QUIZ_REPORTS_ENV", "production")
-    config = Config()
-    assert config.SESSION_COOKIE_SECURE is True
-    assert config.SESSION_COOKIE_NAME == "__Host-session"
-    assert config.SESSION_COOKIE_HTTPONLY is True and config.SESSION_COOKIE_SAMESITE == "Lax"
+    assert Settings.from_env().SESSION_COOKIE_SECURE is True
+    app = create_app(make_test_config(tmp_path, ENV="production", SESSION_COOKIE_SECURE=True))
+    config = app.config
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert config["SESSION_COOKIE_HTTPONLY"] is True and config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    app.extensions["runtime"].close()
+
+
+def test_a_setting_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("REPORT_CHUNK_SIZE", "many")
+    with pytest.raises(ValueError, match="REPORT_CHUNK_SIZE"):
+        Settings.from_env()

@@ -39,8 +39,8 @@ def test_the_same_chunks_enqueued_three_times_mail_nobody_twice(sc):
     stack.start_web()
     task_id = sc.start_run(stack)  # no consumer yet: the run waits in the queue
     run_id = sc.ledger.run(task_id).id
-    with sc.ledger.session() as session:
-        chunks = sending.begin_run(session, run_id, CHUNK)  # what process_all_reports does
+    with sc.ledger.context() as ctx:
+        chunks = sending.begin_run(ctx, run_id, CHUNK)  # what process_all_reports does
     assert sum(len(c) for c in chunks) == sc.world.learners
     bell = sc.doorbell(stack)
     for ids in chunks:  # each chunk twice more: process_all_reports will add a third copy

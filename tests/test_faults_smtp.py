@@ -14,7 +14,7 @@ from tests.faults import Scenario
 from tests.harness import wait_until
 from tests.smtp_server import FaultPlan
 from tests.smtp_server import FirstTries
-from webapp.core import runs
+from webapp.core import actions
 
 pytestmark = [pytest.mark.consumer, pytest.mark.redis]
 
@@ -109,7 +109,7 @@ def test_535_at_login_pauses_the_run_at_once_with_the_reason_and_no_retry_storm(
         stack.start_consumer(name, periodic=name == "consumer0", SMTP_PASSWORD="right-password")
     assert server.connections == connections
     with sc.ledger.session() as session:
-        runs.resume(session, sc.ledger.run(task_id))
+        actions.resume(session, session.merge(sc.ledger.run(task_id)))
     sc.doorbell(stack).process_all_reports(sc.world.month, sc.ledger.run(task_id).id)
     sc.wait_finished(stack, task_id)
     sc.check("535 at AUTH: paused, then resumed", stack, task_id)
@@ -145,7 +145,7 @@ def test_smtp_server_down_trips_the_circuit_breaker_which_pauses_until_resumed(s
     time.sleep(2.5)
     assert sc.smtp.messages == [], "a paused run sent mail"
     with sc.ledger.session() as session:
-        runs.resume(session, sc.ledger.run(task_id))
+        actions.resume(session, session.merge(sc.ledger.run(task_id)))
     sc.doorbell(stack).process_all_reports(sc.world.month, sc.ledger.run(task_id).id)
     sc.wait_finished(stack, task_id)
     sc.check("SMTP down: circuit breaker paused, resumed", stack, task_id)

@@ -8,15 +8,16 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from tests.factories import make_user
-from webapp.core import ledger
-from webapp.core import reaper
-from webapp.core import runs
-from webapp.core import sending
+from webapp.core import actions
+from webapp.core import launch
 from webapp.core.clock import utcnow
+from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import runs
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
-from webapp.infra import database
+from webapp.core.states import DeliveryState
+from webapp.web.services import get_session
 
 MONTH = Month(2024, 12)
 FROM = "Quiz Reports <reports@quiz.example>"
@@ -26,7 +27,7 @@ FROM = "Quiz Reports <reports@quiz.example>"
 def run_of_three(session):
     learners = [make_user(session) for _ in range(3)]
     session.commit()
-    run = runs.start_all(session, MONTH, mail_from=FROM)
+    run = launch.start_all(session, MONTH, mail_from=FROM)
     session.execute(update(ReportRun).values(state="running", started_at=utcnow()))
     session.commit()
     ids = list(session.scalars(select(Delivery.id).order_by(Delivery.id)))
@@ -39,36 +40,36 @@ def delivery(session, did) -> Delivery:
 
 def test_a_delivery_is_claimed_once(session, run_of_three):
     run, ids, _ = run_of_three
-    assert ledger.claim(session, ids[0], run.id, 60) is True
-    assert ledger.claim(session, ids[0], run.id, 60) is False
+    assert deliveries.claim(session, ids[0], run.id, 60) is True
+    assert deliveries.claim(session, ids[0], run.id, 60) is False
     d = delivery(session, ids[0])
     assert d.state == "sending" and d.attempts == 1 and d.lease_until > utcnow()
 
 
 def test_claim_of_another_runs_delivery_fails(session, run_of_three):
     run, ids, _ = run_of_three
-    assert ledger.claim(session, ids[0], run.id + 99, 60) is False
+    assert deliveries.claim(session, ids[0], run.id + 99, 60) is False
 
 
 def test_released_claim_cannot_be_handed_over(session, run_of_three):
     run, ids, _ = run_of_three
-    ledger.claim(session, ids[0], run.id, 60)
-    assert ledger.release_held(session) == 1
+    deliveries.claim(session, ids[0], run.id, 60)
+    assert deliveries.release_held(session) == 1
     d = delivery(session, ids[0])
     assert d.state == "pending" and d.attempts == 0
-    with pytest.raises(ledger.ClaimLost):
-        ledger.handed_over(session, ids[0])
+    with pytest.raises(deliveries.ClaimLost):
+        deliveries.hand_over(session, ids[0])
 
 
 def test_reaper_gives_back_expired_claims_or_marks_them_unknown(app, session, run_of_three):
     run, ids, _ = run_of_three
-    ledger.claim(session, ids[0], run.id, 60)
-    ledger.claim(session, ids[1], run.id, 60)
-    ledger.handed_over(session, ids[1])
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.claim(session, ids[1], run.id, 60)
+    deliveries.hand_over(session, ids[1])
     past = utcnow() - timedelta(seconds=1)
     session.execute(update(Delivery).values(lease_until=past).where(Delivery.id.in_(ids[:2])))
     session.commit()
-    assert reaper.release_expired_leases(session) == (1, 1)
+    assert deliveries.release_expired(session) == (1, 1)
     assert delivery(session, ids[0]).state == "pending"
     unknown = delivery(session, ids[1])
     assert unknown.state == "unknown" and "Resend" in unknown.last_error
@@ -76,63 +77,65 @@ def test_reaper_gives_back_expired_claims_or_marks_them_unknown(app, session, ru
 
 def test_late_250_turns_unknown_into_sent(session, run_of_three):
     run, ids, _ = run_of_three
-    ledger.claim(session, ids[0], run.id, 60)
+    deliveries.claim(session, ids[0], run.id, 60)
     session.execute(update(Delivery).where(Delivery.id == ids[0]).values(state="unknown"))
     session.commit()
-    ledger.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
     assert delivery(session, ids[0]).state == "sent"
 
 
 def test_run_closes_when_nothing_is_open(session, run_of_three):
     run, ids, _ = run_of_three
     for did in ids:
-        ledger.claim(session, did, run.id, 60)
-        ledger.mark_sent(session, did, run.id, 250, b"x", "0" * 64)
-    assert sending.finish_if_complete(session, run.id) is True
+        deliveries.claim(session, did, run.id, 60)
+        deliveries.mark_sent(session, did, run.id, 250, b"x", "0" * 64)
+    assert runs.close_if_complete(session, run.id) is True
     closed = session.get(ReportRun, run.id, populate_existing=True)
     assert (closed.state, closed.sent, closed.total) == ("done", 3, 3)
-    assert sending.finish_if_complete(session, run.id) is False
+    assert runs.close_if_complete(session, run.id) is False
 
 
 def test_circuit_breaker_trips_at_threshold_and_a_send_resets_it(session, run_of_three):
     run, ids, _ = run_of_three
-    assert ledger.note_failure(session, run.id, 3) is False
-    assert ledger.note_failure(session, run.id, 3) is False
-    ledger.claim(session, ids[0], run.id, 60)
-    ledger.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    assert runs.note_failure(session, run.id, 3) is False
+    assert runs.note_failure(session, run.id, 3) is False
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
     assert session.get(ReportRun, run.id, populate_existing=True).consecutive_failures == 0
-    assert [ledger.note_failure(session, run.id, 3) for _ in range(3)] == [False, False, True]
+    assert [runs.note_failure(session, run.id, 3) for _ in range(3)] == [False, False, True]
 
 
 def test_cancel_keeps_sent_and_cancels_the_rest(session, run_of_three):
     run, ids, _ = run_of_three
-    ledger.claim(session, ids[0], run.id, 60)
-    ledger.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
-    assert runs.cancel(session, run) == 2
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    assert actions.cancel(session, run) == 2
     states = [delivery(session, d).state for d in ids]
     assert states == ["sent", "cancelled", "cancelled"]
     assert (run.state, run.sent, run.cancelled) == ("cancelled", 1, 2)
-    with pytest.raises(runs.RunStateError):
-        runs.cancel(session, run)
+    with pytest.raises(actions.RunStateError):
+        actions.cancel(session, run)
 
 
 def test_pause_resume_and_retry_failed(session, run_of_three):
     run, ids, _ = run_of_three
-    runs.pause(session, run)
-    assert ledger.run_state(session, run.id) == "paused"
-    with pytest.raises(runs.RunStateError):
-        runs.pause(session, run)
-    runs.resume(session, run)
-    assert ledger.run_state(session, run.id) == "running"
-    ledger.claim(session, ids[0], run.id, 60)
-    ledger.finish(session, ids[0], "failed", last_error="mailbox unavailable (550)")
-    assert runs.retry_failed(session, run) == 1
+    actions.pause(session, run)
+    assert runs.state_of(session, run.id) == "paused"
+    with pytest.raises(actions.RunStateError):
+        actions.pause(session, run)
+    actions.resume(session, run)
+    assert runs.state_of(session, run.id) == "running"
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.record_outcome(
+        session, ids[0], DeliveryState.FAILED, last_error="mailbox unavailable (550)"
+    )
+    assert actions.retry_failed(session, run) == 1
     assert delivery(session, ids[0]).state == "pending"
 
 
 def test_two_starts_of_one_month_at_once_create_one_run(app):
     with app.app_context():
-        s = database.get_session()
+        s = get_session()
         for _ in range(5):
             make_user(s)
         s.commit()
@@ -143,9 +146,9 @@ def test_two_starts_of_one_month_at_once_create_one_run(app):
         with app.app_context():
             barrier.wait()
             try:
-                runs.start_all(database.get_session(), MONTH, mail_from=FROM)
+                launch.start_all(get_session(), MONTH, mail_from=FROM)
                 outcomes.append("started")
-            except runs.RunConflict:
+            except launch.RunConflict:
                 outcomes.append("conflict")
 
     threads = [threading.Thread(target=start) for _ in range(2)]
@@ -155,7 +158,7 @@ def test_two_starts_of_one_month_at_once_create_one_run(app):
         t.join()
     assert sorted(outcomes) == ["conflict", "started"]
     with app.app_context():
-        s = database.get_session()
+        s = get_session()
         assert len(s.scalars(select(ReportRun)).all()) == 1
         assert len(s.scalars(select(Delivery)).all()) == 5
 
@@ -163,9 +166,9 @@ def test_two_starts_of_one_month_at_once_create_one_run(app):
 def test_second_resend_while_first_is_queued_is_a_conflict(session):
     learner = make_user(session)
     session.commit()
-    first = runs.start_one(session, MONTH, learner.id, mail_from=FROM)
-    with pytest.raises(runs.RunConflict) as exc:
-        runs.start_one(session, MONTH, learner.id, mail_from=FROM)
+    first = launch.start_one(session, MONTH, learner.id, mail_from=FROM)
+    with pytest.raises(launch.RunConflict) as exc:
+        launch.start_one(session, MONTH, learner.id, mail_from=FROM)
     assert exc.value.run.id == first.id
     assert len(session.scalars(select(ReportRun)).all()) == 1
 
@@ -176,13 +179,13 @@ def test_new_run_takes_over_failed_but_not_sent_or_unknown(session, run_of_three
         session.execute(update(Delivery).where(Delivery.id == did).values(state=state))
     session.execute(update(ReportRun).values(state="done"))
     session.commit()
-    plan = runs.plan(session, MONTH)
+    plan = launch.plan(session, MONTH)
     reasons = sorted(reason for _id, _name, reason in plan.skipped)
     assert reasons == [
         "outcome of the last send is unknown; use Resend to send again",
         "report for December 2024 already sent",
     ]
-    again = runs.start_all(session, MONTH, mail_from=FROM)
+    again = launch.start_all(session, MONTH, mail_from=FROM)
     assert again.total == 1
     assert delivery(session, ids[1]).run_id == again.id
     assert delivery(session, ids[1]).state == "pending"

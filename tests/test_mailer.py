@@ -19,6 +19,7 @@ from webapp.core.mail.smtp import UnknownOutcomeError
 from webapp.core.mail.smtp import check_connection
 from webapp.core.mail.smtp import describe_smtp_reply
 from webapp.core.mail.smtp import wire_data
+from webapp.infra.settings import Settings
 
 FROM = "Quiz Reports <reports@quiz.example>"
 PASSWORD = "s3cret-Pa55word"
@@ -186,20 +187,20 @@ def test_settings_repr_hides_the_password():
     assert PASSWORD not in repr(settings)
 
 
-def test_settings_from_config():
-    settings = SmtpSettings.from_config(
-        {
-            "SMTP_SERVER": "smtp.example",
-            "SMTP_PORT": "465",
-            "SMTP_USERNAME": "u",
-            "SMTP_PASSWORD": "p",
-            "SMTP_SECURITY": "",
-            "SMTP_TIMEOUT": "7.5",
-        }
-    )
+def test_settings_from_the_environment():
+    environ = {
+        "SMTP_SERVER": "smtp.example",
+        "SMTP_PORT": "465",
+        "SMTP_USERNAME": "u",
+        "SMTP_PASSWORD": "p",
+        "SMTP_SECURITY": "",
+        "SMTP_TIMEOUT": "7.5",
+    }
+    settings = SmtpSettings.from_settings(Settings.from_env(environ))
     assert settings == SmtpSettings("smtp.example", 465, "u", "p", "ssl", 7.5)
+    wrong = {"SMTP_SERVER": "x", "SMTP_PORT": "25", "SMTP_SECURITY": "tls"}
     with pytest.raises(ValueError):
-        SmtpSettings.from_config({"SMTP_SERVER": "x", "SMTP_PORT": 25, "SMTP_SECURITY": "tls"})
+        SmtpSettings.from_settings(Settings.from_env(wrong))
 
 
 def test_starttls_required_but_not_offered_stops_the_run(smtp_server):

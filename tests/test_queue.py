@@ -17,13 +17,15 @@ from tests.harness import stack_env
 from tests.harness import start_consumer
 from tests.harness import start_web
 from tests.harness import wait_until
-from webapp import create_app
+from webapp.app import create_app
 from webapp.core import demo
 from webapp.core.models import Delivery
 from webapp.core.models import User
+from webapp.core.models import create_tables
 from webapp.core.months import Month
 from webapp.core.tokens import create_token
-from webapp.infra import database
+from webapp.web.services import get_session
+from webapp.web.services import runtime
 
 LEARNERS = 60
 
@@ -32,14 +34,14 @@ def prepare_database(tmp_path, database_url: str, learners: int = LEARNERS) -> d
     """Tables, demo learners and an admin token, written in-process to the shared database."""
     app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
     with app.app_context():
-        database.create_all()
-        session = database.get_session()
+        create_tables(runtime().engine)
+        session = get_session()
         demo.seed(session, users=learners, months=2, seed=3, attempts=6)
         admin = make_admin(session)
         session.commit()
         token = create_token(session, admin)[1]
         emails = set(session.scalars(select(User.email).where(User.role == "user")))
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
     return {"app": app, "token": token, "emails": emails}
 
 
@@ -135,11 +137,11 @@ def run_month_and_check(stack: Stack, world: dict, smtp_server, database_url: st
     app = create_app(make_test_config(tmp_path, DATABASE_URL=database_url))
     with app.app_context():
         states = dict(
-            database.get_session()
+            get_session()
             .execute(select(Delivery.state, func.count()).group_by(Delivery.state))
             .all()
         )
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
     assert states == {"sent": len(world["emails"])}
 
     # Starting the finished month again mails nobody twice.

@@ -17,8 +17,8 @@ from webapp.infra.ratelimit import RateLimitTimeout
 from webapp.infra.ratelimit import RedisRateLimiter
 from webapp.infra.ratelimit import SqliteRateLimiter
 from webapp.infra.ratelimit import limiter_for
-from webapp.infra.ratelimit import shared_limiter
-from webapp.infra.settings import INSTANCE
+from webapp.infra.runtime import Runtime
+from webapp.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 20.0
@@ -30,8 +30,9 @@ BURST = 1  # the documented burst of the per-second limit
 CHILD = """
 import json, sys, time
 from webapp.infra.ratelimit import limiter_for
+from webapp.infra.settings import Settings
 config, n = json.loads(sys.argv[1]), int(sys.argv[2])
-limiter = limiter_for(config)
+limiter = limiter_for(Settings().updated(config))
 print("ready", flush=True)
 sys.stdin.readline()
 stamps = []
@@ -63,7 +64,7 @@ def make_limiter(store):
 
     def make(per_second=0.0, per_hour=0):
         config = {**store, "MAIL_RATE_PER_SECOND": per_second, "MAIL_RATE_PER_HOUR": per_hour}
-        limiter = limiter_for(config)
+        limiter = limiter_for(Settings().updated(config))
         made.append(limiter)
         return limiter
 
@@ -193,7 +194,9 @@ def test_acquire_gives_up_after_timeout_and_waits_within_it(make_limiter):
 def test_redis_keys_expire_on_their_own(redis_queue):
     url, name = redis_queue
     config = {"REDIS_URL": url, "HUEY_NAME": name}
-    limiter = limiter_for({**config, "MAIL_RATE_PER_SECOND": 5, "MAIL_RATE_PER_HOUR": 100})
+    limiter = limiter_for(
+        Settings().updated({**config, "MAIL_RATE_PER_SECOND": 5, "MAIL_RATE_PER_HOUR": 100})
+    )
     try:
         assert isinstance(limiter, RedisRateLimiter)
         assert limiter.reserve() == 0.0
@@ -213,7 +216,9 @@ def test_sqlite_limit_lives_beside_the_huey_queue(tmp_path):
     path = tmp_path / "huey.sqlite3"
     huey = SqliteHuey("qr-test", filename=str(path), timeout=30)
     config = {"REDIS_URL": "", "HUEY_SQLITE_PATH": str(path), "HUEY_NAME": "qr-test"}
-    limiter = limiter_for({**config, "MAIL_RATE_PER_SECOND": 5, "MAIL_RATE_PER_HOUR": 100})
+    limiter = limiter_for(
+        Settings().updated({**config, "MAIL_RATE_PER_SECOND": 5, "MAIL_RATE_PER_HOUR": 100})
+    )
     try:
         assert isinstance(limiter, SqliteRateLimiter)
         huey.storage.enqueue(b"ring")
@@ -233,39 +238,37 @@ def test_sqlite_limit_lives_beside_the_huey_queue(tmp_path):
 
 @pytest.mark.parametrize(
     "rates",
-    [{}, {"MAIL_RATE_PER_SECOND": 0, "MAIL_RATE_PER_HOUR": 0}, {"MAIL_RATE_PER_SECOND": ""}],
+    [{}, {"MAIL_RATE_PER_SECOND": "0", "MAIL_RATE_PER_HOUR": "0"}, {"MAIL_RATE_PER_SECOND": ""}],
 )
-def test_unlimited_settings_give_no_limiter(monkeypatch, rates):
-    monkeypatch.delenv("MAIL_RATE_PER_SECOND", raising=False)
-    monkeypatch.delenv("MAIL_RATE_PER_HOUR", raising=False)
-    assert limiter_for(rates) is None
-    assert shared_limiter(rates) is None
+def test_unlimited_settings_give_no_limiter(rates):
+    assert limiter_for(Settings.from_env(rates)) is None
 
 
-def test_backend_follows_redis_url_from_config_then_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv("HUEY_SQLITE_PATH", raising=False)
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/7")
-    rates = {"MAIL_RATE_PER_HOUR": 10}
-    from_env = limiter_for(rates)
-    assert isinstance(from_env, RedisRateLimiter)
-    from_env.close()
-    # An empty REDIS_URL in the app's config means the embedded queue, whatever the env says.
-    embedded = limiter_for({**rates, "REDIS_URL": ""})
+def test_backend_follows_redis_url(tmp_path):
+    rates = {"MAIL_RATE_PER_HOUR": "10", "INSTANCE_PATH": str(tmp_path)}
+    on_redis = limiter_for(Settings.from_env({**rates, "REDIS_URL": "redis://127.0.0.1:6379/7"}))
+    assert isinstance(on_redis, RedisRateLimiter)
+    on_redis.close()
+    # No REDIS_URL means the embedded queue's file, wherever HUEY_SQLITE_PATH puts it.
+    embedded = limiter_for(Settings.from_env(rates))
     assert isinstance(embedded, SqliteRateLimiter)
-    assert embedded.path == INSTANCE / "huey.sqlite3"
-    monkeypatch.setenv("HUEY_SQLITE_PATH", str(tmp_path / "q.sqlite3"))
-    assert limiter_for({**rates, "REDIS_URL": ""}).path == tmp_path / "q.sqlite3"
+    assert embedded.path == tmp_path / "huey.sqlite3"
+    moved = {**rates, "HUEY_SQLITE_PATH": str(tmp_path / "q.sqlite3")}
+    assert limiter_for(Settings.from_env(moved)).path == tmp_path / "q.sqlite3"
 
 
 def test_negative_rates_are_refused():
     with pytest.raises(ValueError):
-        limiter_for({"MAIL_RATE_PER_SECOND": -1})
+        limiter_for(Settings(MAIL_RATE_PER_SECOND=-1))
     with pytest.raises(ValueError):
-        limiter_for({"MAIL_RATE_PER_HOUR": -5})
+        limiter_for(Settings(MAIL_RATE_PER_HOUR=-5))
 
 
-def test_shared_limiter_is_built_once_per_settings(tmp_path):
-    config = {"REDIS_URL": "", "HUEY_SQLITE_PATH": str(tmp_path / "h.sqlite3")}
-    one = shared_limiter({**config, "MAIL_RATE_PER_SECOND": 3})
-    assert shared_limiter({**config, "MAIL_RATE_PER_SECOND": 3}) is one
-    assert shared_limiter({**config, "MAIL_RATE_PER_SECOND": 4}) is not one
+def test_a_process_shares_one_limiter_between_its_tasks(tmp_path):
+    settings = Settings.from_env({"INSTANCE_PATH": str(tmp_path), "MAIL_RATE_PER_SECOND": "3"})
+    runtime = Runtime(settings)
+    try:
+        assert isinstance(runtime.limiter, SqliteRateLimiter)
+        assert runtime.limiter.path == tmp_path / "huey.sqlite3"
+    finally:
+        runtime.close()

@@ -1,5 +1,6 @@
 """Report emails: rendering, escaping, and MIME bytes that are correct and deterministic."""
 
+import dataclasses
 import re
 from datetime import datetime
 from datetime import timedelta
@@ -14,150 +15,102 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp.core.mail.render import InvalidAddressError
-from webapp.core.mail.render import RenderedReport
-from webapp.core.mail.render import build_message
-from webapp.core.mail.render import parse_message
+from webapp.core.mail.mime import InvalidAddressError
+from webapp.core.mail.mime import RenderedReport
+from webapp.core.mail.mime import build_message
+from webapp.core.mail.mime import parse_message
 from webapp.core.mail.render import render_report
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
+from webapp.core.report.data import AttemptResult
+from webapp.core.report.data import Change
+from webapp.core.report.data import ChapterResult
+from webapp.core.report.data import Learner
+from webapp.core.report.data import PreviousMonth
+from webapp.core.report.data import Report
+from webapp.core.report.data import SubjectResult
+from webapp.core.report.data import Totals
 from webapp.core.report.insights import insights_for
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 DATE = datetime(2025, 1, 1, 8, 0, 0)
 
 
-def make_report(**user) -> dict:
-    report = {
-        "user": {
-            "id": 7,
-            "username": "alice",
-            "email": "alice@example.test",
-            "full_name": "Alice Able",
-            "qualification": "B.Sc.",
-            **user,
-        },
-        "month_year": "2024-12",
-        "month_label": "December 2024",
-        "empty": False,
-        "totals": {"attempts": 3, "questions": 30, "correct": 20, "average_percent": 66.67},
-        "subjects": [
-            {
-                "subject_id": 1,
-                "name": "Mathematics",
-                "attempts": 2,
-                "questions": 20,
-                "correct": 17,
-                "average_percent": 85.0,
-            },
-            {
-                "subject_id": 2,
-                "name": "Physics",
-                "attempts": 1,
-                "questions": 10,
-                "correct": 3,
-                "average_percent": 30.0,
-            },
-        ],
-        "attempts": [
-            {
-                "score_id": 11,
-                "date": "2024-12-02T10:00:00",
-                "subject": "Mathematics",
-                "chapter": "Algebra",
-                "quiz": "Quadratics",
-                "quiz_id": 1,
-                "scored": 9,
-                "total": 10,
-                "percent": 90.0,
-                "rank": 1,
-                "of": 12,
-            },
-            {
-                "score_id": 12,
-                "date": "2024-12-09T18:30:00",
-                "subject": "Mathematics",
-                "chapter": "Geometry",
-                "quiz": "Triangles",
-                "quiz_id": 2,
-                "scored": 8,
-                "total": 10,
-                "percent": 80.0,
-                "rank": 2,
-                "of": 3,
-            },
-            {
-                "score_id": 13,
-                "date": "2024-12-31T23:59:59",
-                "subject": "Physics",
-                "chapter": "Optics",
-                "quiz": "Lenses",
-                "quiz_id": 3,
-                "scored": 3,
-                "total": 10,
-                "percent": 30.0,
-                "rank": 4,
-                "of": 4,
-            },
-        ],
-        "chapters": [
-            {
-                "chapter_id": 1,
-                "name": "Algebra",
-                "subject": "Mathematics",
-                "attempts": 1,
-                "questions": 10,
-                "correct": 9,
-                "average_percent": 90.0,
-            },
-            {
-                "chapter_id": 2,
-                "name": "Geometry",
-                "subject": "Mathematics",
-                "attempts": 1,
-                "questions": 10,
-                "correct": 8,
-                "average_percent": 80.0,
-            },
-            {
-                "chapter_id": 3,
-                "name": "Optics",
-                "subject": "Physics",
-                "attempts": 1,
-                "questions": 10,
-                "correct": 3,
-                "average_percent": 30.0,
-            },
-        ],
-        "days_active": 3,
-        "previous": {
-            "month_year": "2024-11",
-            "month_label": "November 2024",
-            "attempts": 2,
-            "questions": 20,
-            "correct": 10,
-            "average_percent": 50.0,
-        },
-        "change": {"attempts": 1, "average_percent": 16.67},
-        "first_month": False,
+def _totals(attempts, questions, correct, average):
+    return Totals(attempts=attempts, questions=questions, correct=correct, average_percent=average)
+
+
+def _attempt(score_id, date, subject, chapter, quiz, quiz_id, scored, rank, of):
+    return AttemptResult(
+        score_id=score_id,
+        date=date,
+        subject=subject,
+        chapter=chapter,
+        quiz=quiz,
+        quiz_id=quiz_id,
+        scored=scored,
+        total=10,
+        percent=scored * 10.0,
+        rank=rank,
+        of=of,
+    )
+
+
+def with_insights(report: Report) -> Report:
+    insights, recommendations = insights_for(report)
+    return dataclasses.replace(report, insights=insights, recommendations=recommendations)
+
+
+def make_report(subject_name: str = "Mathematics", **user) -> Report:
+    learner = {
+        "id": 7,
+        "username": "alice",
+        "email": "alice@example.test",
+        "full_name": "Alice Able",
+        "qualification": "B.Sc.",
+        **user,
     }
-    report["insights"], report["recommendations"] = insights_for(report)
-    return report
+    report = Report(
+        learner=Learner(**learner),
+        month=Month(2024, 12),
+        totals=_totals(3, 30, 20, 66.67),
+        subjects=[
+            SubjectResult(subject_id=1, name=subject_name, totals=_totals(2, 20, 17, 85.0)),
+            SubjectResult(subject_id=2, name="Physics", totals=_totals(1, 10, 3, 30.0)),
+        ],
+        attempts=[
+            _attempt(
+                11, "2024-12-02T10:00:00", "Mathematics", "Algebra", "Quadratics", 1, 9, 1, 12
+            ),
+            _attempt(12, "2024-12-09T18:30:00", "Mathematics", "Geometry", "Triangles", 2, 8, 2, 3),
+            _attempt(13, "2024-12-31T23:59:59", "Physics", "Optics", "Lenses", 3, 3, 4, 4),
+        ],
+        chapters=[
+            ChapterResult(1, "Algebra", "Mathematics", _totals(1, 10, 9, 90.0)),
+            ChapterResult(2, "Geometry", "Mathematics", _totals(1, 10, 8, 80.0)),
+            ChapterResult(3, "Optics", "Physics", _totals(1, 10, 3, 30.0)),
+        ],
+        days_active=3,
+        previous=PreviousMonth(month=Month(2024, 11), totals=_totals(2, 20, 10, 50.0)),
+        change=Change(attempts=1, average_percent=16.67),
+        first_month=False,
+        insights=[],
+        recommendations=[],
+    )
+    return with_insights(report)
 
 
-def make_empty_report() -> dict:
-    report = make_report()
-    report.update(
-        empty=True,
-        totals={"attempts": 0, "questions": 0, "correct": 0, "average_percent": 0.0},
+def make_empty_report() -> Report:
+    report = dataclasses.replace(
+        make_report(),
+        totals=_totals(0, 0, 0, 0.0),
         subjects=[],
         attempts=[],
         chapters=[],
         days_active=0,
         change=None,
     )
-    report["insights"], report["recommendations"] = insights_for(report)
-    return report
+    return with_insights(report)
 
 
 def message(rendered: RenderedReport, **kw) -> bytes:
@@ -206,9 +159,8 @@ def test_html_is_inlined_and_mail_client_safe():
 
 def test_learner_provided_text_is_escaped():
     report = make_report(
-        full_name=HOSTILE, username='"><script>x</script>', qualification="{{7*7}}"
+        "<b>Maths</b>", full_name=HOSTILE, username='"><script>x</script>', qualification="{{7*7}}"
     )
-    report["subjects"][0]["name"] = "<b>Maths</b>"
     rendered = render_report(report)
     assert HOSTILE not in rendered.html
     assert "&lt;img src=x onerror=alert(1)&gt;" in rendered.html
@@ -232,8 +184,7 @@ def test_empty_month_is_short_and_encouraging():
 
 
 def test_first_month_wording():
-    report = make_report()
-    report.update(first_month=True, change=None)
+    report = dataclasses.replace(make_report(), first_month=True, change=None)
     rendered = render_report(report)
     assert "first month of quizzes" in rendered.html
     assert "Since November" not in rendered.text

@@ -14,18 +14,39 @@ from tests.factories import make_quiz
 from tests.factories import make_score
 from tests.factories import make_subject
 from tests.factories import make_user
-from webapp import create_app
+from webapp.app import create_app
 from webapp.core.models import Chapter
 from webapp.core.models import Subject
+from webapp.core.models import create_tables
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
 from webapp.core.report.builder import build_reports
 from webapp.core.report.builder import quiz_best_percentages
+from webapp.core.report.data import AttemptResult
+from webapp.core.report.data import Change
+from webapp.core.report.data import Learner
+from webapp.core.report.data import PreviousMonth
+from webapp.core.report.data import Report
+from webapp.core.report.data import SubjectResult
+from webapp.core.report.data import Totals
 from webapp.core.report.insights import insights_for
-from webapp.infra import database
+from webapp.web.api.serializers import report_json
+from webapp.web.services import runtime
 
 DEC = Month(2024, 12)
 JAN = Month(2025, 1)
+CHANGE = Change(attempts=2, average_percent=3.0)
+
+
+def report_of(session, user_id: int, month: Month) -> dict | None:
+    """One report as the API's JSON: the numbers checked here are the public ones."""
+    report = build_report(session, user_id, month)
+    return None if report is None else report_json(report)
+
+
+def reports_of(session, user_ids: list[int], month: Month) -> dict[int, dict]:
+    """build_reports, each report as the API's JSON."""
+    return {uid: report_json(r) for uid, r in build_reports(session, user_ids, month).items()}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,9 +58,9 @@ def app(request, tmp_path):
     overrides = {"DATABASE_URL": url} if url else {}
     app = create_app(make_test_config(tmp_path, **overrides))
     with app.app_context():
-        database.create_all()
+        create_tables(runtime().engine)
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["runtime"].close()
 
 
 @pytest.fixture
@@ -109,8 +130,8 @@ def test_quiz_best_percentages(session, world):
 
 def test_full_report_of_alice(session, world):
     u, s = world["u"], world["s"]
-    report = build_report(session, u["alice"].id, DEC)
-    json.dumps(report)  # the API returns it as is
+    report = report_of(session, u["alice"].id, DEC)
+    json.dumps(report)  # the API's JSON
     expected = {
         "user": {
             "id": u["alice"].id,
@@ -228,7 +249,7 @@ def chapter(session, name, subject, attempts, questions, correct, average):
 
 def test_ranks_ties_repeats_and_zero_questions(session, world):
     u = world["u"]
-    reports = build_reports(session, [u["bob"].id, u["carol"].id, u["eve"].id], DEC)
+    reports = reports_of(session, [u["bob"].id, u["carol"].id, u["eve"].id], DEC)
     bob = [(a["quiz"], a["percent"], a["rank"], a["of"]) for a in reports[u["bob"].id]["attempts"]]
     assert bob == [
         ("Quadratics", 90.0, 2, 3),  # ties alice's best 90, below carol's 95
@@ -258,7 +279,7 @@ def test_equal_fractions_share_a_rank(session):
     one, two = make_user(session), make_user(session)
     make_score(session, one, quiz, datetime(2024, 12, 1), 1, 3)
     make_score(session, two, quiz, datetime(2024, 12, 2), 2, 6)
-    reports = build_reports(session, [one.id, two.id], DEC)
+    reports = reports_of(session, [one.id, two.id], DEC)
     # 1/3 and 2/6 are both 33.33...%: neither beats the other.
     assert [reports[x.id]["attempts"][0]["rank"] for x in (one, two)] == [1, 1]
     assert reports[one.id]["attempts"][0]["percent"] == 33.33
@@ -266,7 +287,7 @@ def test_equal_fractions_share_a_rank(session):
 
 def test_month_boundaries(session, world):
     u = world["u"]
-    carol = build_report(session, u["carol"].id, DEC)
+    carol = report_of(session, u["carol"].id, DEC)
     # Only the 4 December attempt: 19/20. November's last second is "previous".
     assert carol["totals"] == {
         "attempts": 1,
@@ -277,7 +298,7 @@ def test_month_boundaries(session, world):
     assert carol["previous"]["attempts"] == 1 and carol["previous"]["average_percent"] == 50.0
     # 1 - 1 = 0 attempts, 95 - 50 = 45 points
     assert carol["change"] == {"attempts": 0, "average_percent": 45.0}
-    january = build_report(session, u["carol"].id, JAN)
+    january = report_of(session, u["carol"].id, JAN)
     assert [a["date"] for a in january["attempts"]] == ["2025-01-01T00:00:00"]
     assert january["previous"]["month_year"] == "2024-12"
     assert january["previous"]["attempts"] == 1
@@ -285,7 +306,7 @@ def test_month_boundaries(session, world):
 
 def test_previous_month_and_first_month(session, world):
     u = world["u"]
-    reports = build_reports(session, [u["bob"].id, u["eve"].id, u["dave"].id], DEC)
+    reports = reports_of(session, [u["bob"].id, u["eve"].id, u["dave"].id], DEC)
     bob, eve, dave = (reports[u[k].id] for k in ("bob", "eve", "dave"))
     # bob: active in October but not November -> no comparison, not his first month.
     assert bob["previous"]["attempts"] == 0 and bob["change"] is None
@@ -296,7 +317,7 @@ def test_previous_month_and_first_month(session, world):
 
 
 def test_empty_month(session, world):
-    dave = build_report(session, world["u"]["dave"].id, DEC)
+    dave = report_of(session, world["u"]["dave"].id, DEC)
     assert dave["empty"] is True
     assert dave["totals"] == {"attempts": 0, "questions": 0, "correct": 0, "average_percent": 0.0}
     assert dave["subjects"] == [] and dave["attempts"] == [] and dave["chapters"] == []
@@ -360,32 +381,32 @@ def test_query_count_is_bounded_per_chunk(session):
     assert len(computed) == len(large) + 1  # the run-wide best lists, once
 
 
-def _report_stub(**overrides) -> dict:
-    report = {
-        "month_label": "December 2024",
-        "empty": False,
-        "totals": {"attempts": 6, "questions": 60, "correct": 45, "average_percent": 75.0},
-        "subjects": [
-            {"name": "Biology", "average_percent": 75.0},
+def _report_stub(change: Change | None = CHANGE, first_month: bool = False) -> Report:
+    return Report(
+        learner=Learner(1, "bea", "bea@example.test", "Bea", None),
+        month=DEC,
+        totals=Totals(attempts=6, questions=60, correct=45, average_percent=75.0),
+        subjects=[SubjectResult(1, "Biology", Totals(6, 60, 45, 75.0))],
+        chapters=[],
+        attempts=[
+            AttemptResult(1, "2024-12-01T10:00:00", "Biology", "Cells", "Q", 1, 45, 60, 75.0, 1, 1)
         ],
-        "chapters": [],
-        "attempts": [],
-        "days_active": 5,
-        "previous": {"month_label": "November 2024", "attempts": 4, "average_percent": 72.0},
-        "change": {"attempts": 2, "average_percent": 3.0},
-        "first_month": False,
-    }
-    report.update(overrides)
-    return report
+        days_active=5,
+        previous=PreviousMonth(month=Month(2024, 11), totals=Totals(4, 40, 29, 72.0)),
+        change=change,
+        first_month=first_month,
+        insights=[],
+        recommendations=[],
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "first_month", "expected"),
     [
-        ({"attempts": 2, "average_percent": 3.0}, False, "held steady at 75%"),
-        ({"attempts": 2, "average_percent": -4.99}, False, "held steady"),
-        ({"attempts": -1, "average_percent": -12.5}, False, "dropped by 12.5 points"),
-        ({"attempts": 1, "average_percent": 5.0}, False, "improved by 5.0 points"),
+        (Change(attempts=2, average_percent=3.0), False, "held steady at 75%"),
+        (Change(attempts=2, average_percent=-4.99), False, "held steady"),
+        (Change(attempts=-1, average_percent=-12.5), False, "dropped by 12.5 points"),
+        (Change(attempts=1, average_percent=5.0), False, "improved by 5.0 points"),
         (None, True, "first month"),
         (None, False, "no quizzes in November 2024"),
     ],

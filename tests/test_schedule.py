@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 import tasks
+from tests.conftest import reconfigure
 from tests.factories import make_chapter
 from tests.factories import make_quiz
 from tests.factories import make_score
@@ -13,7 +14,7 @@ from tests.factories import make_user
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.schedule import due_month
-from webapp.infra import database
+from webapp.web.services import get_session
 
 
 def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
@@ -30,24 +31,24 @@ def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
 def test_monthly_run_task_starts_and_mails_the_last_full_month_once(mail_app, smtp_server):
     month = Month.last_full()
     with mail_app.app_context():
-        s = database.get_session()
+        s = get_session()
         quiz = make_quiz(s, make_chapter(s, make_subject(s)))
         for i in range(3):
             make_score(s, make_user(s), quiz, datetime(month.year, month.month, 2 + i), 5, 10)
         s.commit()
-    mail_app.config.update(MONTHLY_RUN=True, MONTHLY_RUN_DAY=1, MONTHLY_RUN_HOUR=0)
+    reconfigure(mail_app, MONTHLY_RUN=True, MONTHLY_RUN_DAY=1, MONTHLY_RUN_HOUR=0)
 
     task_id = tasks.monthly_run.call_local()
     assert task_id is not None
     assert len(smtp_server.messages) == 3
     assert tasks.monthly_run.call_local() is None
     with mail_app.app_context():
-        run = database.get_session().scalar(select(ReportRun))
+        run = get_session().scalar(select(ReportRun))
         assert (run.month, run.scope, run.state, run.sent) == (str(month), "all", "done", 3)
 
 
 def test_monthly_run_is_off_unless_asked_for(mail_app, smtp_server):
-    mail_app.config.update(MONTHLY_RUN=False)
+    reconfigure(mail_app, MONTHLY_RUN=False)
     assert tasks.monthly_run.call_local() is None
     with mail_app.app_context():
-        assert database.get_session().scalar(select(ReportRun)) is None
+        assert get_session().scalar(select(ReportRun)) is None

@@ -9,81 +9,46 @@ import subprocess
 import sys
 import time
 
-from webapp.infra.settings import Config
+from webapp.infra.settings import Settings
 
 
 def _flask(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], check=True)
 
 
-def prepare() -> None:
+def prepare(settings: Settings) -> None:
     """Tables, demo data when the database is empty, and the admin account."""
     _flask("init-db")
-    users = os.environ.get("DEMO_USERS", "200")
-    _flask("seed-demo", "--users", users, "--if-empty")
+    _flask("seed-demo", "--users", str(settings.DEMO_USERS), "--if-empty")
     _flask("ensure-admin")
 
 
-def commands(config: Config) -> list[tuple[str, list[str]]]:
+def commands(settings: Settings) -> list[tuple[str, list[str]]]:
     """The processes of the development stack."""
-    bin_dir = os.path.dirname(sys.executable)
-    port = os.environ.get("PORT", "5000")
+    consumer = os.path.join(os.path.dirname(sys.executable), "huey_consumer")
     procs = []
-    if config.SMTP_CAPTURE:
+    if settings.SMTP_CAPTURE:
         procs.append(("smtp-capture", [sys.executable, "-m", "webapp.infra.capture"]))
-    procs.append(
-        (
-            "worker",
-            # -m 0.5: an idle SQLite queue is polled at least twice a second, so a run
-            # started from the dashboard is picked up within a second.
-            [
-                os.path.join(bin_dir, "huey_consumer"),
-                "tasks.huey",
-                "-w",
-                "2",
-                "-k",
-                "thread",
-                "-d",
-                "0.1",
-                "-m",
-                "0.5",
-                "-S",
-            ],
-        )
-    )
-    procs.append(
-        (
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "flask",
-                "--app",
-                "wsgi",
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                port,
-            ],
-        )
-    )
+    # -m 0.5: an idle SQLite queue is polled at least twice a second, so a run started from
+    # the dashboard is picked up within a second.
+    worker = [consumer, "tasks.huey", "-w", "2", "-k", "thread", "-d", "0.1", "-m", "0.5", "-S"]
+    procs.append(("worker", worker))
+    web = ["--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(settings.PORT)]
+    procs.append(("web", [sys.executable, "-m", "flask", *web]))
     return procs
 
 
 def main() -> int:
-    config = Config()
-    prepare()
+    settings = Settings.from_env()
+    prepare(settings)
     children: list[tuple[str, subprocess.Popen]] = []
-    for name, argv in commands(config):
+    for name, argv in commands(settings):
         children.append((name, subprocess.Popen(argv)))
         print(f"[make run] started {name}: pid {children[-1][1].pid}", flush=True)
         if name == "smtp-capture":
             time.sleep(0.5)
-    port = os.environ.get("PORT", "5000")
-    print(
-        f"[make run] Quiz Reports on http://127.0.0.1:{port}  (Ctrl-C stops everything)", flush=True
-    )
+    url = f"http://127.0.0.1:{settings.PORT}"
+    print(f"[make run] Quiz Reports on {url}  (Ctrl-C stops everything)", flush=True)
     stopping = False
 
     def stop(*_args):

@@ -24,8 +24,10 @@ from tests.harness import free_port
 from tests.harness import stack_env
 from tests.harness import start_consumer
 from tests.harness import start_web
-from webapp import create_app
-from webapp.infra import database
+from webapp.app import create_app
+from webapp.core.models import create_tables
+from webapp.web.services import get_session
+from webapp.web.services import runtime
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_EMAIL = "admin@example.test"
@@ -91,7 +93,7 @@ class _Session:
     def __enter__(self):
         self.ctx = self.app.app_context()
         self.ctx.push()
-        return database.get_session()
+        return get_session()
 
     def __exit__(self, *exc):
         self.ctx.pop()
@@ -101,8 +103,8 @@ def seed(app, extra_learners: int = 0) -> dict:
     """An admin, a learner who can sign in, four learners with December 2024 attempts
     (two quizzes each) and one without an email address."""
     with app.app_context():
-        database.create_all()
-        s = database.get_session()
+        create_tables(runtime().engine)
+        s = get_session()
         make_admin(s, ADMIN_EMAIL, ADMIN_PASSWORD)
         chapter = make_chapter(s, make_subject(s, "Mathematics"), "Algebra")
         quizzes = [make_quiz(s, chapter, "Linear equations"), make_quiz(s, chapter, "Quadratics")]
@@ -155,7 +157,7 @@ def make_stack(tmp_path, smtp_server):
     for proc in reversed(processes):
         proc.stop()
     for app in apps:
-        app.extensions["db_engine"].dispose()
+        app.extensions["runtime"].close()
 
 
 @pytest.fixture

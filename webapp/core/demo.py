@@ -14,6 +14,7 @@ from webapp.core.models import Score
 from webapp.core.models import Subject
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.states import Role
 
 CURRICULUM = {
     "Mathematics": ["Algebra", "Geometry", "Probability", "Calculus"],
@@ -100,7 +101,9 @@ BATCH = 5000
 
 def has_data(session) -> bool:
     """True when the database holds learners already."""
-    return bool(session.scalar(select(func.count()).select_from(User).where(User.role == "user")))
+    return bool(
+        session.scalar(select(func.count()).select_from(User).where(User.role == Role.LEARNER))
+    )
 
 
 def _curriculum(session, rng: random.Random) -> list[int]:
@@ -161,13 +164,15 @@ def seed(
                 "email": f"{handle}@{email_domain}",
                 "full_name": f"{first} {last}",
                 "qualification": rng.choice(QUALIFICATIONS),
-                "role": "user",
+                "role": Role.LEARNER,
             }
         )
     for start in range(0, len(user_rows), BATCH):
         session.execute(insert(User), user_rows[start : start + BATCH])
     # Ids come from the database (PostgreSQL's sequence must see every insert).
-    ids = dict(session.execute(select(User.username, User.id).where(User.role == "user")).all())
+    ids = dict(
+        session.execute(select(User.username, User.id).where(User.role == Role.LEARNER)).all()
+    )
     for row in user_rows:
         row["id"] = ids[row["username"]]
     month = Month.last_full()

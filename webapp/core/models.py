@@ -3,7 +3,6 @@
 from datetime import date
 from datetime import datetime
 
-from flask_login import UserMixin
 from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
@@ -15,19 +14,36 @@ from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
 from webapp.core.clock import utcnow
-from webapp.infra.database import Base
+from webapp.core.states import RUN_OPEN
+from webapp.core.states import DeliveryKind
+from webapp.core.states import DeliveryState
+from webapp.core.states import Role
+from webapp.core.states import RunScope
+from webapp.core.states import RunState
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table of the product."""
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table and index that does not exist yet."""
+    Base.metadata.create_all(engine)
+
 
 # OWASP's floor for scrypt; werkzeug's default work factor is below it.
 PASSWORD_METHOD = "scrypt:131072:8:1"
 
 
-class User(UserMixin, Base):
+class User(Base):
     """A learner (role "user") or an admin of the platform."""
 
     __tablename__ = "user"
@@ -38,7 +54,7 @@ class User(UserMixin, Base):
     full_name: Mapped[str | None] = mapped_column(String(200))
     qualification: Mapped[str | None] = mapped_column(String(200))
     dob: Mapped[date | None] = mapped_column(Date)
-    role: Mapped[str] = mapped_column(String(20), default="user", index=True)
+    role: Mapped[str] = mapped_column(String(20), default=Role.LEARNER, index=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
 
     def set_password(self, password: str) -> None:
@@ -51,7 +67,7 @@ class User(UserMixin, Base):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
     @property
     def display_name(self) -> str:
@@ -116,9 +132,9 @@ class Score(Base):
     total_questions: Mapped[int] = mapped_column(Integer)
 
 
-# States a run can be in; the first three count as "still going".
-RUN_OPEN_STATES = ("queued", "running", "paused")
-RUN_STATES = (*RUN_OPEN_STATES, "done", "cancelled", "failed")
+# The partial unique index below names the open states in SQL.
+_OPEN_IN_SQL = ", ".join(f"'{state}'" for state in RUN_OPEN)
+_ONE_OPEN_RUN = f"scope = '{RunScope.ALL}' AND state IN ({_OPEN_IN_SQL})"
 
 
 class ReportRun(Base):
@@ -132,8 +148,8 @@ class ReportRun(Base):
             "uq_report_run_open_month",
             "month",
             unique=True,
-            sqlite_where=text("scope = 'all' AND state IN ('queued', 'running', 'paused')"),
-            postgresql_where=text("scope = 'all' AND state IN ('queued', 'running', 'paused')"),
+            sqlite_where=text(_ONE_OPEN_RUN),
+            postgresql_where=text(_ONE_OPEN_RUN),
         ),
         Index("ix_report_run_created", "created_at"),
     )
@@ -141,9 +157,9 @@ class ReportRun(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), unique=True)
     month: Mapped[str] = mapped_column(String(7), index=True)
-    scope: Mapped[str] = mapped_column(String(10), default="all")
+    scope: Mapped[str] = mapped_column(String(10), default=RunScope.ALL)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    state: Mapped[str] = mapped_column(String(12), default="queued")
+    state: Mapped[str] = mapped_column(String(12), default=RunState.QUEUED)
     pause_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
@@ -162,11 +178,7 @@ class ReportRun(Base):
 
     @property
     def is_open(self) -> bool:
-        return self.state in RUN_OPEN_STATES
-
-
-DELIVERY_STATES = ("pending", "sending", "sent", "failed", "skipped", "unknown", "cancelled")
-DELIVERY_OPEN_STATES = ("pending", "sending")
+        return self.state in RUN_OPEN
 
 
 class Delivery(Base):
@@ -182,9 +194,9 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     month: Mapped[str] = mapped_column(String(7))
-    kind: Mapped[str] = mapped_column(String(20), default="monthly")
+    kind: Mapped[str] = mapped_column(String(20), default=DeliveryKind.MONTHLY)
     run_id: Mapped[int] = mapped_column(ForeignKey("report_run.id"))
-    state: Mapped[str] = mapped_column(String(12), default="pending")
+    state: Mapped[str] = mapped_column(String(12), default=DeliveryState.PENDING)
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,46 +1,118 @@
-"""A run's progress snapshot: computed from the ledger, kept in Huey's result store.
+"""The progress read model: a run's snapshot, computed from the ledger and kept in a store.
 
-Workers refresh it; the progress fragment and task-status read it with peek (never pop),
-so polls are cheap and repeated polls give the same answer.
+Workers publish a run's snapshot as they go; the progress fragment and task-status read it
+without consuming it, so polls are cheap and repeated polls give the same answer. The store
+is handed in (Huey's result storage in production, see webapp/infra/kvstore.py).
 """
 
+import dataclasses
 import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
-from webapp.core.models import DELIVERY_STATES
+from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
-from webapp.infra.queue import huey
+from webapp.core.states import DELIVERY_FINISHED
+from webapp.core.states import DELIVERY_OPEN
+from webapp.core.states import RUN_OPEN
+from webapp.core.states import DeliveryState
 
 log = logging.getLogger(__name__)
 
-FINISHED_STATES = ("sent", "failed", "skipped", "unknown", "cancelled")
+
+class SnapshotStore(Protocol):
+    """Where snapshots are kept: JSON values under string keys, read without consuming."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
 
 
-def _key(task_id: str) -> str:
-    return f"run-progress:{task_id}"
+@dataclass(frozen=True)
+class LearnerOutcome:
+    """One learner's line in a finished run's results."""
+
+    user_id: int
+    username: str
+    state: str
+    error: str | None
+
+    @property
+    def success(self) -> bool:
+        return self.state == DeliveryState.SENT
 
 
-def ledger_counts(session, run_id: int) -> dict[str, int]:
-    """Deliveries of the run by state, every state present (one GROUP BY)."""
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(Delivery.state)
-    ).all()
-    counts = dict.fromkeys(DELIVERY_STATES, 0)
-    counts.update({state: n for state, n in rows})
-    return counts
+@dataclass(frozen=True)
+class Snapshot:
+    """A run's state and counts at one moment, with its rate and the time left."""
+
+    task_id: str
+    run_id: int
+    month_year: str
+    scope: str
+    user_id: int | None
+    state: str
+    pause_reason: str | None
+    error: str | None
+    counts: dict[str, int]
+    total: int
+    done: int
+    percent: float
+    success_rate: float
+    rate_per_second: float | None
+    eta_seconds: int | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str
+    results: list[LearnerOutcome] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in RUN_OPEN
+
+    @property
+    def sent(self) -> int:
+        return self.counts[DeliveryState.SENT]
+
+    @property
+    def failed(self) -> int:
+        return self.counts[DeliveryState.FAILED]
+
+    def to_store(self) -> dict:
+        """The snapshot as the JSON kept in the store."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_store(cls, data: dict) -> "Snapshot":
+        """The snapshot from what to_store() kept."""
+        results = data.get("results")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        if results is not None:
+            values["results"] = [LearnerOutcome(**r) for r in results]
+        return cls(**values)
 
 
-def snapshot_of(run: ReportRun, counts: dict[str, int]) -> dict:
-    """The snapshot dict for a run and its counts: state, counts, rate and time left."""
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def snapshot_of(run: ReportRun, counts: dict[str, int]) -> Snapshot:
+    """The snapshot for a run and its counts: state, counts, rate and time left."""
     total = sum(counts.values())
-    done = sum(counts[s] for s in FINISHED_STATES)
+    done = sum(counts[s] for s in DELIVERY_FINISHED)
     now = utcnow()
     rate = None
     eta_seconds = None
@@ -49,35 +121,41 @@ def snapshot_of(run: ReportRun, counts: dict[str, int]) -> dict:
         rate = round(done / elapsed, 2)
         if run.is_open and rate > 0:
             eta_seconds = round((total - done) / rate)
-    sent, failed = counts["sent"], counts["failed"]
-    attempted = sent + failed + counts["unknown"]
-    return {
-        "task_id": run.task_id,
-        "run_id": run.id,
-        "month_year": run.month,
-        "scope": run.scope,
-        "user_id": run.user_id,
-        "state": run.state,
-        "pause_reason": run.pause_reason,
-        "error": run.error,
-        "counts": counts,
-        "total": total,
-        "done": done,
-        "percent": round(100 * done / total, 1) if total else (0.0 if run.is_open else 100.0),
-        "success_rate": round(100 * sent / attempted, 1) if attempted else 0.0,
-        "rate_per_second": rate,
-        "eta_seconds": eta_seconds,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "updated_at": now.isoformat(),
-        "sent": sent,
-        "failed": failed,
-    }
+    sent, failed = counts[DeliveryState.SENT], counts[DeliveryState.FAILED]
+    attempted = sent + failed + counts[DeliveryState.UNKNOWN]
+    return Snapshot(
+        task_id=run.task_id,
+        run_id=run.id,
+        month_year=run.month,
+        scope=run.scope,
+        user_id=run.user_id,
+        state=run.state,
+        pause_reason=run.pause_reason,
+        error=run.error,
+        counts=counts,
+        total=total,
+        done=done,
+        percent=round(100 * done / total, 1) if total else (0.0 if run.is_open else 100.0),
+        success_rate=round(100 * sent / attempted, 1) if attempted else 0.0,
+        rate_per_second=rate,
+        eta_seconds=eta_seconds,
+        created_at=_iso(run.created_at),
+        started_at=_iso(run.started_at),
+        finished_at=_iso(run.finished_at),
+        updated_at=now.isoformat(),
+    )
 
 
-def learner_results(session, run_id: int) -> list[dict]:
-    """Per learner of the run: the seed's result rows, from the ledger."""
+def frozen_counts(run: ReportRun) -> dict[str, int]:
+    """The counts frozen on a closed run, in the ledger's shape."""
+    counts = dict.fromkeys(map(str, DELIVERY_OPEN), 0)
+    for state in DELIVERY_FINISHED:
+        counts[state] = getattr(run, state) or 0
+    return counts
+
+
+def learner_results(session: Session, run_id: int) -> list[LearnerOutcome]:
+    """Per learner of the run: the outcome and, when not sent, why."""
     rows = session.execute(
         select(
             Delivery.user_id, User.username, Delivery.state, Delivery.last_error, Delivery.reason
@@ -87,36 +165,70 @@ def learner_results(session, run_id: int) -> list[dict]:
         .order_by(Delivery.user_id)
     ).all()
     return [
-        {
-            "user_id": uid,
-            "username": username,
-            "email_status": state,
-            "success": state == "sent",
-            "error": error or (reason if state != "sent" else None),
-        }
+        LearnerOutcome(
+            user_id=uid,
+            username=username,
+            state=state,
+            error=error or (reason if state != DeliveryState.SENT else None),
+        )
         for uid, username, state, error, reason in rows
     ]
 
 
-def refresh(session, run: ReportRun, *, with_results: bool = False) -> dict:
-    """Recompute the run's snapshot from the ledger and publish it."""
+def _key(task_id: str) -> str:
+    return f"run-progress:{task_id}"
+
+
+def publish(
+    store: SnapshotStore, session: Session, run: ReportRun, *, with_results: bool = False
+) -> Snapshot:
+    """Recompute the run's snapshot from the ledger and keep it in the store.
+
+    The snapshot is a cache of the ledger: a store that is down must not fail the caller
+    (a chunk mid-way, or an API request whose run is already committed).
+    """
     snap = snapshot_of(run, ledger_counts(session, run.id))
     if with_results:
-        snap["results"] = learner_results(session, run.id)
+        snap = dataclasses.replace(snap, results=learner_results(session, run.id))
     try:
-        huey.put(_key(run.task_id), snap)
+        store.put(_key(run.task_id), snap.to_store())
     except Exception:  # noqa: BLE001
-        # The snapshot is a cache of the ledger: a queue outage must not fail the caller
-        # (a chunk mid-way, or an API request whose run is already committed).
         log.warning("could not publish the progress of run %s", run.id, exc_info=True)
     return snap
 
 
-def read(task_id: str) -> dict | None:
+def read(store: SnapshotStore, task_id: str) -> Snapshot | None:
     """The published snapshot, without consuming it; None when there is none."""
-    return huey.get(_key(task_id), peek=True)
+    data = store.get(_key(task_id))
+    return Snapshot.from_store(data) if data else None
 
 
-def forget(task_id: str) -> None:
+def forget(store: SnapshotStore, task_id: str) -> None:
     """Drop a published snapshot (after a run is deleted)."""
-    huey.get(_key(task_id))
+    store.delete(_key(task_id))
+
+
+def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=False) -> Snapshot:
+    """What the progress views show: the workers' snapshot while the run is open; once it has
+    closed, the counts frozen on the run, or with `exact` the ledger's (one indexed GROUP BY:
+    a report in flight when the run was cancelled may have finished since)."""
+    if not run.is_open:
+        if exact:
+            return snapshot_of(run, ledger_counts(session, run.id))
+        return snapshot_of(run, frozen_counts(run))
+    snap = read(store, run.task_id)
+    if snap is None or snap.state != run.state:
+        snap = publish(store, session, run)
+    return snap
+
+
+def recent_runs(session: Session, limit: int = 20) -> list[ReportRun]:
+    """The newest runs first."""
+    return list(session.scalars(select(ReportRun).order_by(ReportRun.id.desc()).limit(limit)))
+
+
+def open_runs_count(session: Session) -> int:
+    """How many runs are still going."""
+    return session.scalar(
+        select(func.count()).select_from(ReportRun).where(ReportRun.state.in_(RUN_OPEN))
+    )

@@ -1,98 +1,75 @@
 """The reaper: recovers work that Huey lost (a killed worker, an emptied queue).
 
-Runs at consumer start and periodically on the one consumer that runs periodic tasks.
+It reads and repairs the ledger, and says which runs need driving again; the reap task
+enqueues those (webapp/enqueue.py), so this module never touches the queue.
 """
 
 import logging
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
 from datetime import timedelta
 
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy import update
 
-from webapp.core import progress
-from webapp.core import sending
 from webapp.core.clock import utcnow
+from webapp.core.context import Context
+from webapp.core.lifecycle import deliveries
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.sending import finish_if_complete
+from webapp.core.states import RUN_ACTIVE
+from webapp.core.states import RunState
 
 log = logging.getLogger(__name__)
 
-# How long a run may show no progress before its pending work is enqueued again
-# (REAPER_STALL_SECONDS; the fault-injection tests use a couple of seconds).
-STALL_SECONDS = 60
+
+@dataclass
+class Reaped:
+    """What one pass did, and the runs to enqueue again."""
+
+    released: int = 0
+    unknown: int = 0
+    closed: int = 0
+    stalled: list[ReportRun] = field(default_factory=list)
+
+    def figures(self) -> dict[str, int]:
+        """The pass in numbers, for the log and the task's result."""
+        return {
+            "released": self.released,
+            "unknown": self.unknown,
+            "redriven": len(self.stalled),
+            "closed": self.closed,
+        }
 
 
-def release_expired_leases(session) -> tuple[int, int]:
-    """Expired claims go back to pending, or to unknown if the data may have reached SMTP."""
-    # updated_at is left as it was: the reaper's bookkeeping is not progress, and the stall
-    # check below reads progress from it.
-    now = utcnow()
-    expired = Delivery.state == "sending", Delivery.lease_until < now
-    back = session.execute(
-        update(Delivery)
-        .where(*expired, Delivery.data_sent.is_(False))
-        .values(
-            state="pending",
-            lease_until=None,
-            updated_at=Delivery.updated_at,
-            last_error="worker stopped before sending; queued again",
-        )
-    ).rowcount
-    unknown = session.execute(
-        update(Delivery)
-        .where(*expired, Delivery.data_sent.is_(True))
-        .values(
-            state="unknown",
-            lease_until=None,
-            updated_at=Delivery.updated_at,
-            last_error="worker stopped after the message was handed to the SMTP server; "
-            "it may have arrived. Use Resend to send it again.",
-        )
-    ).rowcount
-    # A cancelled run's claims that come back are not sent any more.
-    cancelled_runs = select(ReportRun.id).where(ReportRun.state == "cancelled")
-    session.execute(
-        update(Delivery)
-        .where(Delivery.state == "pending", Delivery.run_id.in_(cancelled_runs))
-        .values(state="cancelled", reason="run cancelled by an admin")
-    )
-    session.commit()
-    return back, unknown
-
-
-def _stalled(session, run: ReportRun, now, stall: timedelta) -> bool:
+def _stalled(ctx: Context, run: ReportRun, now: datetime, stall: timedelta) -> bool:
+    if run.state == RunState.QUEUED:
+        return now - run.created_at > stall
     # Progress is read from the ledger, not from the snapshot: a reader can rewrite the
     # snapshot (task-status after Redis lost it) without any report having moved.
-    last = session.scalar(select(func.max(Delivery.updated_at)).where(Delivery.run_id == run.id))
+    last = ctx.session.scalar(
+        select(func.max(Delivery.updated_at)).where(Delivery.run_id == run.id)
+    )
     last = max(filter(None, (last, run.started_at, run.created_at)))
     return now - last > stall
 
 
-def reap(session, config) -> dict:
-    """One pass: release leases, re-drive stalled runs, close finished ones."""
-    import tasks
-
-    back, unknown = release_expired_leases(session)
+def reap(ctx: Context) -> Reaped:
+    """One pass: release expired leases, close finished runs, find stalled ones."""
+    result = Reaped()
+    result.released, result.unknown = deliveries.release_expired(ctx.session)
+    # A cancelled run's claims that came back are not sent any more.
+    deliveries.cancel_orphans(ctx.session)
     now = utcnow()
-    stall = timedelta(seconds=config.get("REAPER_STALL_SECONDS", STALL_SECONDS))
-    redriven = closed = 0
-    runs = session.scalars(select(ReportRun).where(ReportRun.state.in_(("queued", "running"))))
-    for run in list(runs):
-        if run.state == "queued":
-            if now - run.created_at > stall:
-                tasks.process_all_reports(run.month, run.id)
-                redriven += 1
-            continue
-        if sending.finish_if_complete(session, run.id):
-            closed += 1
-            continue
-        if _stalled(session, run, now, stall):
-            for ids in sending.pending_chunks(session, run.id, config["REPORT_CHUNK_SIZE"]):
-                tasks.send_report_chunk(run.id, ids)
-            progress.refresh(session, run)
-            redriven += 1
-    result = {"released": back, "unknown": unknown, "redriven": redriven, "closed": closed}
-    if any(result.values()):
-        log.info("reaper: %s", result)
+    stall = timedelta(seconds=ctx.settings.REAPER_STALL_SECONDS)
+    active = ctx.session.scalars(select(ReportRun).where(ReportRun.state.in_(RUN_ACTIVE)))
+    for run in list(active):
+        if run.state == RunState.RUNNING and finish_if_complete(ctx, run.id):
+            result.closed += 1
+        elif _stalled(ctx, run, now, stall):
+            result.stalled.append(run)
+    if any(result.figures().values()):
+        log.info("reaper: %s", result.figures())
     return result

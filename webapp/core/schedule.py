@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
+from webapp.core.states import RunScope
 
 
 def due_month(session, now: datetime, day: int, hour: int) -> Month | None:
@@ -18,6 +19,8 @@ def due_month(session, now: datetime, day: int, hour: int) -> Month | None:
         return None
     month = Month(now.year, now.month).previous()
     has_run = session.scalar(
-        select(ReportRun.id).where(ReportRun.month == str(month), ReportRun.scope == "all").limit(1)
+        select(ReportRun.id)
+        .where(ReportRun.month == str(month), ReportRun.scope == RunScope.ALL)
+        .limit(1)
     )
     return None if has_run else month

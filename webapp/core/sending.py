@@ -11,16 +11,18 @@ import zlib
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import timedelta
+from enum import Enum
 
-from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from webapp.core import ledger
 from webapp.core import progress
 from webapp.core.clock import utcnow
-from webapp.core.mail.render import InvalidAddressError
-from webapp.core.mail.render import build_message
+from webapp.core.context import Context
+from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import runs
+from webapp.core.mail.mime import InvalidAddressError
+from webapp.core.mail.mime import build_message
 from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp import MailError
 from webapp.core.mail.smtp import PermanentRecipientError
@@ -28,19 +30,30 @@ from webapp.core.mail.smtp import RunStoppingError
 from webapp.core.mail.smtp import SmtpSession
 from webapp.core.mail.smtp import SmtpSettings
 from webapp.core.mail.smtp import UnknownOutcomeError
-from webapp.core.models import DELIVERY_OPEN_STATES
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.report.builder import build_reports
 from webapp.core.report.builder import quiz_best_percentages
+from webapp.core.states import DeliveryState
+from webapp.core.states import RunState
+from webapp.infra import failpoints
 from webapp.infra.ratelimit import RateLimitTimeout
-from webapp.infra.ratelimit import shared_limiter
 
 log = logging.getLogger(__name__)
 
 _best_cache: dict[int, dict] = {}
 _best_lock = threading.Lock()
+
+
+class Delivered(Enum):
+    """What one send attempt came to, for the chunk's tally."""
+
+    SENT = "sent"
+    FAILED = "failed"  # a permanent refusal of this recipient
+    UNKNOWN = "unknown"  # the reply was lost after the data: maybe delivered
+    RUN_STOPPED = "run stopped"  # settings or server policy block every message: paused
+    CLAIM_LOST = "claim lost"  # the reaper or a stopping worker took the claim back
 
 
 @dataclass
@@ -56,7 +69,7 @@ class ChunkOutcome:
     stopped: str | None = None
 
 
-def run_quiz_best(session, run: ReportRun) -> dict:
+def run_quiz_best(session: Session, run: ReportRun) -> dict:
     """The month's per-quiz best percentages, computed once per run in this process."""
     with _best_lock:
         cached = _best_cache.get(run.id)
@@ -68,44 +81,47 @@ def run_quiz_best(session, run: ReportRun) -> dict:
         return cached
 
 
-def pending_chunks(session, run_id: int, chunk_size: int) -> list[list[int]]:
+def pending_chunks(session: Session, run_id: int, chunk_size: int) -> list[list[int]]:
     """The run's pending deliveries as chunks of ids, in learner order."""
     ids = list(
         session.scalars(
             select(Delivery.id)
-            .where(Delivery.run_id == run_id, Delivery.state == "pending")
+            .where(Delivery.run_id == run_id, Delivery.state == DeliveryState.PENDING)
             .order_by(Delivery.user_id)
         )
     )
     return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
 
 
-def begin_run(session, run_id: int, chunk_size: int) -> list[list[int]]:
-    """Mark a queued run running and split its pending deliveries into chunks of ids."""
-    session.execute(
-        update(ReportRun)
-        .where(ReportRun.id == run_id, ReportRun.state == "queued")
-        .values(state="running", started_at=utcnow())
-    )
-    session.commit()
-    run = session.get(ReportRun, run_id, populate_existing=True)
-    if run is None or run.state != "running":
+def _fresh_run(session: Session, run_id: int) -> ReportRun | None:
+    return session.get(ReportRun, run_id, populate_existing=True)
+
+
+def begin_run(ctx: Context, run_id: int, chunk_size: int) -> list[list[int]]:
+    """Mark a queued run running and split its pending deliveries into chunks of ids.
+
+    A run that is running already (resumed, retried, or re-driven by the reaper) gives its
+    pending work as chunks again; claims make sure nothing is sent twice.
+    """
+    runs.begin(ctx.session, run_id)
+    run = _fresh_run(ctx.session, run_id)
+    if run is None or run.state != RunState.RUNNING:
         return []
-    chunks = pending_chunks(session, run_id, chunk_size)
-    progress.refresh(session, run)
+    chunks = pending_chunks(ctx.session, run_id, chunk_size)
+    progress.publish(ctx.store, ctx.session, run)
     if not chunks:
-        finish_if_complete(session, run_id)
+        finish_if_complete(ctx, run_id)
     return chunks
 
 
-def _due_rows(session, run_id: int, delivery_ids: list[int]):
+def _due_rows(session: Session, run_id: int, delivery_ids: list[int]):
     now = utcnow()
     return session.execute(
         select(Delivery.id, Delivery.user_id, Delivery.message_id)
         .where(
             Delivery.id.in_(delivery_ids),
             Delivery.run_id == run_id,
-            Delivery.state == "pending",
+            Delivery.state == DeliveryState.PENDING,
             (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
         )
         .order_by(Delivery.user_id)
@@ -113,156 +129,145 @@ def _due_rows(session, run_id: int, delivery_ids: list[int]):
 
 
 def send_chunk(
-    session, config, run_id: int, delivery_ids: list[int], *, html_override: str | None = None
+    ctx: Context, run_id: int, delivery_ids: list[int], *, html_override: str | None = None
 ) -> ChunkOutcome:
     """Build, render and mail the reports of a chunk of deliveries of one run.
 
     html_override replaces the rendered HTML part (the seed's send_report_email task).
     """
+    session, settings = ctx.session, ctx.settings
     outcome = ChunkOutcome()
     run = session.get(ReportRun, run_id)
-    rows = _due_rows(session, run_id, delivery_ids) if run and run.state == "running" else []
+    rows = _due_rows(session, run_id, delivery_ids) if run and run.state == RunState.RUNNING else []
     if not rows:
         if run is not None:
-            finish_if_complete(session, run_id)
+            finish_if_complete(ctx, run_id)
         return outcome
     month = Month.parse(run.month, allow_future=True)
     reports = build_reports(session, [r.user_id for r in rows], month, run_quiz_best(session, run))
-    mail_from = config["MAIL_FROM"]
-    limiter = shared_limiter(config)
     last_publish = utcnow()
-    with SmtpSession(SmtpSettings.from_config(config)) as smtp:
+    with SmtpSession(SmtpSettings.from_settings(settings)) as smtp:
         for index, (delivery_id, user_id, message_id) in enumerate(rows):
-            state = ledger.run_state(session, run_id)
-            if state != "running":
+            state = runs.state_of(session, run_id)
+            if state != RunState.RUNNING:
                 outcome.stopped = state
                 break
-            message, to_addr = _compose(
-                session,
-                config,
-                run_id,
-                month,
-                delivery_id,
-                reports.get(user_id),
-                message_id,
-                outcome,
-                html_override,
-            )
-            if message is None:
+            report = reports.get(user_id)
+            composed = _compose(ctx, run_id, month, delivery_id, report, message_id, html_override)
+            if isinstance(composed, DeliveryState):
+                outcome.skipped += composed == DeliveryState.SKIPPED
+                outcome.failed += composed == DeliveryState.FAILED
                 continue
-            ledger.fault_point("after_render")
-            if limiter is not None:
+            message, to_addr = composed
+            failpoints.hit("after_render")
+            if ctx.limiter is not None:
                 try:
                     # Wait for a slot before claiming, so no claim waits; never for long,
                     # so an hourly cap does not hold a worker thread for an hour.
-                    limiter.acquire(timeout=config["LEASE_SECONDS"] / 4)
+                    ctx.limiter.acquire(timeout=settings.LEASE_SECONDS / 4)
                 except RateLimitTimeout as exc:
                     _defer(session, outcome, rows[index:], exc.retry_after)
                     break
-            if not ledger.claim(session, delivery_id, run_id, config["LEASE_SECONDS"]):
+            if not deliveries.claim(session, delivery_id, run_id, settings.LEASE_SECONDS):
                 continue
-            ledger.fault_point("after_claim")
-            result = _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message)
-            _tally(session, config, outcome, result, run_id, delivery_id)
+            failpoints.hit("after_claim")
+            result = _deliver(ctx, smtp, run_id, delivery_id, to_addr, message)
+            _tally(ctx, outcome, result, run_id, delivery_id)
             if outcome.stopped:
                 break
             if (utcnow() - last_publish).total_seconds() >= 0.5:
-                progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
+                progress.publish(ctx.store, session, _fresh_run(session, run_id))
                 last_publish = utcnow()
-    run = session.get(ReportRun, run_id, populate_existing=True)
-    if run.state == "cancelled":
+    run = _fresh_run(session, run_id)
+    if run.state == RunState.CANCELLED:
         # A report in flight when the run was cancelled has finished since: count it.
-        from webapp.core.runs import freeze_counts
-
-        freeze_counts(session, run)
-    progress.refresh(session, run)
-    finish_if_complete(session, run_id)
+        runs.freeze_counts(session, run_id)
+        run = _fresh_run(session, run_id)
+    progress.publish(ctx.store, session, run)
+    finish_if_complete(ctx, run_id)
     return outcome
 
 
-def _defer(session, outcome: ChunkOutcome, later_rows, delay: float) -> None:
+def _defer(session: Session, outcome: ChunkOutcome, later_rows, delay: float) -> None:
     """Leave the rest of the chunk for when the rate limit has room again."""
-    not_before = utcnow() + timedelta(seconds=delay)
     later = [row.id for row in later_rows]
     # next_attempt_at keeps the reaper from re-driving them before then.
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(later), Delivery.state == "pending")
-        .values(next_attempt_at=not_before)
-    )
-    session.commit()
+    deliveries.defer(session, later, utcnow() + timedelta(seconds=delay))
     outcome.retry_ids.extend(later)
     outcome.retry_delay = max(outcome.retry_delay, delay)
     outcome.stopped = "rate limited"
 
 
-def _compose(
-    session, config, run_id, month, delivery_id, report, message_id, outcome, html_override
-):
-    """The message bytes and recipient, or None after settling a delivery that cannot go."""
+def _compose(ctx: Context, run_id, month: Month, delivery_id, report, message_id, html_override):
+    """(message bytes, recipient), or the state a delivery that cannot go was settled in."""
     if report is None:
-        ledger.settle_unclaimed(session, delivery_id, run_id, "skipped", "learner no longer exists")
-        outcome.skipped += 1
-        return None, None
-    if report["empty"] and config.get("SKIP_EMPTY_REPORTS"):
+        reason = "learner no longer exists"
+        deliveries.settle(ctx.session, delivery_id, run_id, DeliveryState.SKIPPED, reason)
+        return DeliveryState.SKIPPED
+    if report.empty and ctx.settings.SKIP_EMPTY_REPORTS:
         reason = f"no attempts in {month.label}"
-        ledger.settle_unclaimed(session, delivery_id, run_id, "skipped", reason)
-        outcome.skipped += 1
-        return None, None
+        deliveries.settle(ctx.session, delivery_id, run_id, DeliveryState.SKIPPED, reason)
+        return DeliveryState.SKIPPED
     rendered = render_report(report)
     if html_override is not None:
         rendered = dataclasses.replace(rendered, html=html_override)
-    user = report["user"]
+    learner = report.learner
     try:
         message = build_message(
             rendered,
-            from_addr=config["MAIL_FROM"],
-            to_addr=user["email"],
-            to_name=user["full_name"] or user["username"],
+            from_addr=ctx.settings.MAIL_FROM,
+            to_addr=learner.email,
+            to_name=learner.display_name,
             message_id=message_id,
             date=utcnow(),
         )
     except InvalidAddressError as exc:
-        ledger.settle_unclaimed(session, delivery_id, run_id, "failed", str(exc))
-        outcome.failed += 1
-        return None, None
-    return message, user["email"]
+        deliveries.settle(ctx.session, delivery_id, run_id, DeliveryState.FAILED, str(exc))
+        return DeliveryState.FAILED
+    return message, learner.email
 
 
-def _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message: bytes):
-    """Send one claimed delivery and record the outcome; returns what happened."""
+def _deliver(
+    ctx: Context, smtp, run_id, delivery_id, to_addr, message: bytes
+) -> Delivered | MailError:
+    """Send one claimed delivery and record the outcome; a transient MailError is returned."""
+    session = ctx.session
 
     def before_data():
         # Past this point a lost reply means "maybe delivered": the reaper must not resend.
-        ledger.handed_over(session, delivery_id)
-        ledger.fault_point("before_data")
+        deliveries.hand_over(session, delivery_id)
+        failpoints.hit("before_data")
 
     try:
-        code, _text = smtp.send(mail_from, to_addr, message, before_data=before_data)
-    except ledger.ClaimLost:
-        return "lost"
+        code, _text = smtp.send(ctx.settings.MAIL_FROM, to_addr, message, before_data=before_data)
+    except deliveries.ClaimLost:
+        return Delivered.CLAIM_LOST
     except UnknownOutcomeError as exc:
-        ledger.finish(session, delivery_id, "unknown", smtp_code=exc.code, last_error=exc.reason)
-        return "unknown"
+        deliveries.record_outcome(
+            session, delivery_id, DeliveryState.UNKNOWN, smtp_code=exc.code, last_error=exc.reason
+        )
+        return Delivered.UNKNOWN
     except PermanentRecipientError as exc:
-        ledger.finish(session, delivery_id, "failed", smtp_code=exc.code, last_error=exc.reason)
-        return "failed"
+        deliveries.record_outcome(
+            session, delivery_id, DeliveryState.FAILED, smtp_code=exc.code, last_error=exc.reason
+        )
+        return Delivered.FAILED
     except RunStoppingError as exc:
         # Not this learner's fault: give the claim back untouched and pause the whole run.
-        ledger.finish(
+        deliveries.record_outcome(
             session,
             delivery_id,
-            "pending",
+            DeliveryState.PENDING,
             attempts=Delivery.attempts - 1,
             smtp_code=exc.code,
             last_error=exc.reason,
         )
-        pause_run(session, run_id, exc.reason)
-        return "stop"
+        pause_run(ctx, run_id, exc.reason)
+        return Delivered.RUN_STOPPED
     except MailError as exc:
         return exc
-    ledger.fault_point("after_250_before_commit")
-    ledger.mark_sent(
+    failpoints.hit("after_250_before_commit")
+    deliveries.mark_sent(
         session,
         delivery_id,
         run_id,
@@ -270,25 +275,25 @@ def _deliver(session, smtp, run_id, delivery_id, mail_from, to_addr, message: by
         zlib.compress(message),
         hashlib.sha256(message).hexdigest(),
     )
-    return "sent"
+    return Delivered.SENT
 
 
-def _tally(session, config, outcome: ChunkOutcome, result, run_id: int, delivery_id: int):
-    if result == "sent":
+def _tally(ctx: Context, outcome: ChunkOutcome, result, run_id: int, delivery_id: int):
+    if result == Delivered.SENT:
         outcome.sent += 1
         return
-    if result == "stop":
-        outcome.stopped = "paused"
+    if result == Delivered.RUN_STOPPED:
+        outcome.stopped = RunState.PAUSED
         return
-    if result == "lost":
+    if result == Delivered.CLAIM_LOST:
         return
-    if result == "unknown":
+    if result == Delivered.UNKNOWN:
         outcome.unknown += 1
-    elif result == "failed":
+    elif result == Delivered.FAILED:
         outcome.failed += 1
         return  # one recipient's 5xx says nothing about the server: not for the breaker
     else:
-        delay = _retry_later(session, config, delivery_id, result)
+        delay = _retry_later(ctx, delivery_id, result)
         if delay is None:
             outcome.failed += 1
         else:
@@ -296,37 +301,35 @@ def _tally(session, config, outcome: ChunkOutcome, result, run_id: int, delivery
             outcome.retry_delay = max(outcome.retry_delay, delay)
         if result.step == "rcpt":
             return  # greylisting (451/452 for a recipient) is not a failing server either
-    if ledger.note_failure(session, run_id, config["CIRCUIT_BREAKER_FAILURES"]):
-        n = config["CIRCUIT_BREAKER_FAILURES"]
-        pause_run(
-            session,
-            run_id,
-            f"{n} sends failed in a row; last error: {_last_error(session, delivery_id)}",
-        )
-        outcome.stopped = "paused"
+    threshold = ctx.settings.CIRCUIT_BREAKER_FAILURES
+    if runs.note_failure(ctx.session, run_id, threshold):
+        last_error = _last_error(ctx.session, delivery_id)
+        pause_run(ctx, run_id, f"{threshold} sends failed in a row; last error: {last_error}")
+        outcome.stopped = RunState.PAUSED
 
 
-def _last_error(session, delivery_id: int) -> str:
+def _last_error(session: Session, delivery_id: int) -> str:
     return session.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id)) or ""
 
 
-def _retry_later(session, config, delivery_id: int, exc: MailError) -> float | None:
+def _retry_later(ctx: Context, delivery_id: int, exc: MailError) -> float | None:
     """Back to pending with exponential backoff, or failed after the last attempt."""
+    session, settings = ctx.session, ctx.settings
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
-    if attempts >= config["MAX_SEND_ATTEMPTS"]:
-        ledger.finish(
+    if attempts >= settings.MAX_SEND_ATTEMPTS:
+        deliveries.record_outcome(
             session,
             delivery_id,
-            "failed",
+            DeliveryState.FAILED,
             smtp_code=exc.code,
             last_error=f"gave up after {attempts} attempts: {exc.reason}",
         )
         return None
-    delay = config["RETRY_BASE_SECONDS"] * (2 ** (attempts - 1))
-    ledger.finish(
+    delay = settings.RETRY_BASE_SECONDS * (2 ** (attempts - 1))
+    deliveries.record_outcome(
         session,
         delivery_id,
-        "pending",
+        DeliveryState.PENDING,
         smtp_code=exc.code,
         last_error=exc.reason,
         next_attempt_at=utcnow() + timedelta(seconds=delay),
@@ -334,46 +337,19 @@ def _retry_later(session, config, delivery_id: int, exc: MailError) -> float | N
     return delay
 
 
-def pause_run(session, run_id: int, reason: str) -> None:
+def pause_run(ctx: Context, run_id: int, reason: str) -> None:
     """Pause a running run with the reason shown to admins; workers stop before the next mail."""
-    session.execute(
-        update(ReportRun)
-        .where(ReportRun.id == run_id, ReportRun.state.in_(("queued", "running")))
-        .values(state="paused", pause_reason=reason)
-    )
-    session.commit()
+    runs.pause(ctx.session, run_id, reason)
     log.warning("run %s paused: %s", run_id, reason)
-    progress.refresh(session, session.get(ReportRun, run_id, populate_existing=True))
+    progress.publish(ctx.store, ctx.session, _fresh_run(ctx.session, run_id))
 
 
-def finish_if_complete(session, run_id: int) -> bool:
-    """Close the run when no delivery is open; freeze its counts and publish the result."""
-    open_count = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.run_id == run_id, Delivery.state.in_(DELIVERY_OPEN_STATES))
-    )
-    if open_count:
+def finish_if_complete(ctx: Context, run_id: int) -> bool:
+    """Close the run when no delivery is open; publish its result with every learner's line."""
+    if not runs.close_if_complete(ctx.session, run_id):
         return False
-    counts = progress.ledger_counts(session, run_id)
-    closed = session.execute(
-        update(ReportRun)
-        .where(ReportRun.id == run_id, ReportRun.state.in_(("queued", "running")))
-        .values(
-            state="done",
-            finished_at=utcnow(),
-            total=sum(counts.values()),
-            sent=counts["sent"],
-            failed=counts["failed"],
-            skipped=counts["skipped"],
-            unknown=counts["unknown"],
-            cancelled=counts["cancelled"],
-        )
-    ).rowcount
-    session.commit()
-    if closed:
-        run = session.get(ReportRun, run_id, populate_existing=True)
-        progress.refresh(session, run, with_results=True)
-        with _best_lock:
-            _best_cache.pop(run_id, None)
-    return bool(closed)
+    run = _fresh_run(ctx.session, run_id)
+    progress.publish(ctx.store, ctx.session, run, with_results=True)
+    with _best_lock:
+        _best_cache.pop(run_id, None)
+    return True

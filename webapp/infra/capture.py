@@ -20,6 +20,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from webapp.infra.settings import Settings
+
 log = logging.getLogger(__name__)
 
 _STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"
@@ -227,11 +229,9 @@ def read_captured(outbox_dir: str | os.PathLike, message_id_stem: str) -> bytes:
 
 def main() -> int:
     """Run the capture server in the foreground until Ctrl-C or SIGTERM."""
-    from webapp.infra.settings import Config
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
-    config = Config()
+    config = Settings.from_env()
     if not config.SMTP_CAPTURE:
         log.warning("SMTP_SERVER is set: the app mails there, not to this capture server")
     stop = threading.Event()

@@ -19,14 +19,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from webapp.infra.settings import INSTANCE
+import redis
+
+from webapp.infra.settings import Settings
 
 HOUR_US = 3600 * 1_000_000
-DEFAULT_QUEUE_NAME = "quiz-reports"  # as webapp/queue.py names it without HUEY_NAME
 
 
 class RateLimitTimeout(Exception):
@@ -50,6 +50,10 @@ class RateLimiter(Protocol):
 
     def reserve(self) -> float:
         """Take a slot now (0.0) or, taking nothing, the seconds until the next one."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the store's connections."""
         ...
 
 
@@ -123,8 +127,6 @@ class RedisRateLimiter(_SleepingLimiter):
     """The limit for every process using this Redis; keys huey.ratelimit.<queue>.* expire."""
 
     def __init__(self, url: str, queue_name: str, per_second: float, per_hour: int) -> None:
-        import redis
-
         super().__init__(per_second, per_hour)
         self.client = redis.Redis.from_url(url)
         prefix = f"huey.ratelimit.{queue_name}"
@@ -248,45 +250,19 @@ class SqliteRateLimiter(_SleepingLimiter):
             conn.close()
 
 
-def _setting(config: Mapping, key: str, default=None):
-    # An app.config value wins; a key absent from it falls back to the environment.
-    return config[key] if key in config else os.environ.get(key, default)
-
-
-def _rates(config: Mapping) -> tuple[float, int]:
-    per_second = float(_setting(config, "MAIL_RATE_PER_SECOND") or 0)
-    per_hour = int(_setting(config, "MAIL_RATE_PER_HOUR") or 0)
+def _rates(settings: Settings) -> tuple[float, int]:
+    per_second = float(settings.MAIL_RATE_PER_SECOND or 0)
+    per_hour = int(settings.MAIL_RATE_PER_HOUR or 0)
     if not math.isfinite(per_second) or per_second < 0 or per_hour < 0:
         raise ValueError("MAIL_RATE_PER_SECOND and MAIL_RATE_PER_HOUR must be 0 or more")
     return per_second, per_hour
 
 
-def limiter_for(config: Mapping) -> RateLimiter | None:
-    """A new limiter for these settings on the queue's store; None when sending is unlimited."""
-    per_second, per_hour = _rates(config)
+def limiter_for(settings: Settings) -> RateLimiter | None:
+    """A limiter for these settings on the queue's store; None when sending is unlimited."""
+    per_second, per_hour = _rates(settings)
     if not per_second and not per_hour:
         return None
-    queue_name = _setting(config, "HUEY_NAME") or DEFAULT_QUEUE_NAME
-    redis_url = _setting(config, "REDIS_URL")
-    if redis_url:
-        return RedisRateLimiter(redis_url, queue_name, per_second, per_hour)
-    path = _setting(config, "HUEY_SQLITE_PATH") or INSTANCE / "huey.sqlite3"
-    return SqliteRateLimiter(path, queue_name, per_second, per_hour)
-
-
-_shared: dict[tuple, RateLimiter | None] = {}
-_shared_lock = threading.Lock()
-
-
-def shared_limiter(config: Mapping) -> RateLimiter | None:
-    """This process's limiter for these settings, built once and reused by every task."""
-    key = (
-        _rates(config),
-        _setting(config, "HUEY_NAME") or DEFAULT_QUEUE_NAME,
-        _setting(config, "REDIS_URL") or "",
-        str(_setting(config, "HUEY_SQLITE_PATH") or ""),
-    )
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = limiter_for(config)
-        return _shared[key]
+    if settings.REDIS_URL:
+        return RedisRateLimiter(settings.REDIS_URL, settings.HUEY_NAME, per_second, per_hour)
+    return SqliteRateLimiter(settings.HUEY_SQLITE_PATH, settings.HUEY_NAME, per_second, per_hour)

@@ -1,27 +1,22 @@
-"""Settings, read once from the environment with safe development defaults."""
+"""Every setting of the product, read from the environment here and nowhere else.
 
+`Settings.from_env()` is called by the entry points (the app factory, the consumer's import of
+tasks.py, `make run`); everything else is handed the object it built.
+"""
+
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INSTANCE = Path(os.environ.get("INSTANCE_PATH", ROOT / "instance"))
+
+_TRUE = {"1", "true", "yes", "on"}
 
 
-def _bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+class SettingsError(ValueError):
+    """A setting has a value the product cannot use; the text names it."""
 
 
 def default_smtp_security(port: int) -> str:
@@ -33,66 +28,153 @@ def default_smtp_security(port: int) -> str:
     return "starttls"
 
 
-class Config:
-    """Every setting the product reads; one object so nothing else touches os.environ."""
+class _Reader:
+    """Typed reads of one environment mapping; an empty value counts as unset."""
 
-    def __init__(self) -> None:
-        self.ENV = os.environ.get("QUIZ_REPORTS_ENV", "development")
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
-        self.DATABASE_URL = os.environ.get(
-            "DATABASE_URL", f"sqlite:///{INSTANCE / 'quiz_reports.sqlite3'}"
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.environ.get(name)
+        return default if value is None or value == "" else value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.environ.get(name)
+        if value is None or value == "":
+            return default
+        return value.strip().lower() in _TRUE
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.text(name)
+        try:
+            return int(value) if value else default
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+    def number(self, name: str, default: float) -> float:
+        value = self.text(name)
+        try:
+            return float(value) if value else default
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The product's settings; field names are the environment variables that set them."""
+
+    ENV: str = "development"  # QUIZ_REPORTS_ENV
+    SECRET_KEY: str = ""
+    INSTANCE_PATH: str = str(ROOT / "instance")
+    DATABASE_URL: str = ""
+    # SQLite only: seconds a write waits for another writer's lock; then the API says 503.
+    DATABASE_BUSY_TIMEOUT: float = 30.0
+    OUTBOX_DIR: str = ""
+
+    # The queue: Redis when REDIS_URL is set, else the embedded SQLite file.
+    REDIS_URL: str = ""
+    HUEY_NAME: str = "quiz-reports"
+    HUEY_SQLITE_PATH: str = ""
+    HUEY_IMMEDIATE: bool = False
+    # Seconds before a task that met a database error runs again (it has 3 tries).
+    TASK_RETRY_DELAY: float = 15.0
+
+    SMTP_SERVER: str = "127.0.0.1"
+    # Unset SMTP_SERVER means the built-in capture server of `make run`.
+    SMTP_CAPTURE: bool = True
+    SMTP_PORT: int = 8025
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = dataclasses.field(default="", repr=False)
+    SMTP_SECURITY: str = "none"
+    SMTP_TIMEOUT: float = 30.0
+    MAIL_FROM: str = "Quiz Reports <reports@quiz.example>"
+
+    REPORT_CHUNK_SIZE: int = 200
+    # The last full month's run starts by itself on this day of the month, at this hour (UTC).
+    MONTHLY_RUN: bool = False
+    MONTHLY_RUN_DAY: int = 1
+    MONTHLY_RUN_HOUR: int = 6
+    SKIP_EMPTY_REPORTS: bool = False
+    MAX_SEND_ATTEMPTS: int = 5
+    RETRY_BASE_SECONDS: float = 30.0
+    LEASE_SECONDS: int = 300
+    # Seconds a run may show no progress before the reaper enqueues its pending work again.
+    REAPER_STALL_SECONDS: float = 60.0
+    CIRCUIT_BREAKER_FAILURES: int = 25
+    MAIL_RATE_PER_SECOND: float = 0.0
+    MAIL_RATE_PER_HOUR: int = 0
+    DISPLAY_TIMEZONE: str = "UTC"
+    SESSION_COOKIE_SECURE: bool = False
+
+    # `make run`: its admin account, the demo learners it loads, the web app's port.
+    ADMIN_EMAIL: str = "admin@quiz-reports.example"
+    ADMIN_PASSWORD: str = dataclasses.field(default="", repr=False)
+    DEMO_USERS: int = 200
+    PORT: int = 5000
+
+    # Test only: the failpoint at which a worker process kills itself (see infra/failpoints).
+    FAULT_KILL_AT: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """The settings the environment gives, with safe development defaults."""
+        env = _Reader(os.environ if environ is None else environ)
+        instance = Path(env.text("INSTANCE_PATH", str(ROOT / "instance")))
+        smtp_server = env.text("SMTP_SERVER")
+        smtp_port = env.integer("SMTP_PORT", 587 if smtp_server else 8025)
+        production = env.text("QUIZ_REPORTS_ENV", "development") == "production"
+        return cls(
+            ENV=env.text("QUIZ_REPORTS_ENV", "development"),
+            SECRET_KEY=env.text("SECRET_KEY"),
+            INSTANCE_PATH=str(instance),
+            DATABASE_URL=env.text("DATABASE_URL", f"sqlite:///{instance / 'quiz_reports.sqlite3'}"),
+            DATABASE_BUSY_TIMEOUT=env.number("DATABASE_BUSY_TIMEOUT", 30.0),
+            OUTBOX_DIR=env.text("OUTBOX_DIR", str(instance / "outbox")),
+            REDIS_URL=env.text("REDIS_URL"),
+            HUEY_NAME=env.text("HUEY_NAME", "quiz-reports"),
+            HUEY_SQLITE_PATH=env.text("HUEY_SQLITE_PATH", str(instance / "huey.sqlite3")),
+            HUEY_IMMEDIATE=env.flag("HUEY_IMMEDIATE"),
+            TASK_RETRY_DELAY=env.number("TASK_RETRY_DELAY", 15.0),
+            SMTP_SERVER=smtp_server or "127.0.0.1",
+            SMTP_CAPTURE=not smtp_server,
+            SMTP_PORT=smtp_port,
+            SMTP_USERNAME=env.text("SMTP_USERNAME"),
+            SMTP_PASSWORD=env.text("SMTP_PASSWORD"),
+            SMTP_SECURITY=env.text(
+                "SMTP_SECURITY", default_smtp_security(smtp_port) if smtp_server else "none"
+            ),
+            SMTP_TIMEOUT=env.number("SMTP_TIMEOUT", 30.0),
+            MAIL_FROM=env.text("MAIL_FROM", "Quiz Reports <reports@quiz.example>"),
+            REPORT_CHUNK_SIZE=env.integer("REPORT_CHUNK_SIZE", 200),
+            MONTHLY_RUN=env.flag("MONTHLY_RUN"),
+            MONTHLY_RUN_DAY=env.integer("MONTHLY_RUN_DAY", 1),
+            MONTHLY_RUN_HOUR=env.integer("MONTHLY_RUN_HOUR", 6),
+            SKIP_EMPTY_REPORTS=env.flag("SKIP_EMPTY_REPORTS"),
+            MAX_SEND_ATTEMPTS=env.integer("MAX_SEND_ATTEMPTS", 5),
+            RETRY_BASE_SECONDS=env.number("RETRY_BASE_SECONDS", 30.0),
+            LEASE_SECONDS=env.integer("LEASE_SECONDS", 300),
+            REAPER_STALL_SECONDS=env.number("REAPER_STALL_SECONDS", 60.0),
+            CIRCUIT_BREAKER_FAILURES=env.integer("CIRCUIT_BREAKER_FAILURES", 25),
+            MAIL_RATE_PER_SECOND=env.number("MAIL_RATE_PER_SECOND", 0.0),
+            MAIL_RATE_PER_HOUR=env.integer("MAIL_RATE_PER_HOUR", 0),
+            DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
+            SESSION_COOKIE_SECURE=env.flag("SESSION_COOKIE_SECURE", production),
+            ADMIN_EMAIL=env.text("ADMIN_EMAIL", "admin@quiz-reports.example"),
+            ADMIN_PASSWORD=env.text("ADMIN_PASSWORD"),
+            DEMO_USERS=env.integer("DEMO_USERS", 200),
+            PORT=env.integer("PORT", 5000),
+            FAULT_KILL_AT=env.text("FAULT_KILL_AT"),
         )
-        # SQLite only: seconds a write waits for another writer's lock; then the API says 503.
-        self.DATABASE_BUSY_TIMEOUT = _float("DATABASE_BUSY_TIMEOUT", 30.0)
-        self.INSTANCE_PATH = str(INSTANCE)
-        self.OUTBOX_DIR = os.environ.get("OUTBOX_DIR", str(INSTANCE / "outbox"))
 
-        self.SMTP_SERVER = os.environ.get("SMTP_SERVER", "")
-        # Unset SMTP_SERVER means the built-in capture server of `make run`.
-        self.SMTP_CAPTURE = not self.SMTP_SERVER
-        self.SMTP_PORT = _int("SMTP_PORT", 587 if self.SMTP_SERVER else 8025)
-        self.SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
-        self.SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
-        self.SMTP_SECURITY = os.environ.get("SMTP_SECURITY", "") or (
-            default_smtp_security(self.SMTP_PORT) if self.SMTP_SERVER else "none"
-        )
-        self.SMTP_TIMEOUT = _float("SMTP_TIMEOUT", 30.0)
-        if not self.SMTP_SERVER:
-            self.SMTP_SERVER = "127.0.0.1"
-        self.MAIL_FROM = os.environ.get("MAIL_FROM", "Quiz Reports <reports@quiz.example>")
+    def updated(self, values: Mapping[str, object]) -> "Settings":
+        """A copy with the given settings changed; keys that are not settings are ignored."""
+        names = {f.name for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if k in names})
 
-        self.REPORT_CHUNK_SIZE = _int("REPORT_CHUNK_SIZE", 200)
-        # The last full month's run starts by itself on this day of the month, at this hour
-        # (UTC), when MONTHLY_RUN is on.
-        self.MONTHLY_RUN = _bool("MONTHLY_RUN", False)
-        self.MONTHLY_RUN_DAY = _int("MONTHLY_RUN_DAY", 1)
-        self.MONTHLY_RUN_HOUR = _int("MONTHLY_RUN_HOUR", 6)
-        self.SKIP_EMPTY_REPORTS = _bool("SKIP_EMPTY_REPORTS", False)
-        self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 5)
-        self.RETRY_BASE_SECONDS = _float("RETRY_BASE_SECONDS", 30.0)
-        self.LEASE_SECONDS = _int("LEASE_SECONDS", 300)
-        # Seconds a run may show no progress before the reaper enqueues its pending work again.
-        self.REAPER_STALL_SECONDS = _float("REAPER_STALL_SECONDS", 60.0)
-        self.CIRCUIT_BREAKER_FAILURES = _int("CIRCUIT_BREAKER_FAILURES", 25)
-        self.MAIL_RATE_PER_SECOND = _float("MAIL_RATE_PER_SECOND", 0.0)
-        self.MAIL_RATE_PER_HOUR = _int("MAIL_RATE_PER_HOUR", 0)
-        self.REDIS_URL = os.environ.get("REDIS_URL", "")
-        self.DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "UTC")
+    def as_mapping(self) -> dict[str, object]:
+        """The settings as a plain mapping (for app.config)."""
+        return dataclasses.asdict(self)
 
-        self.SESSION_COOKIE_HTTPONLY = True
-        self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.ENV == "production")
-        if self.SESSION_COOKIE_SECURE:
-            # The __Host- prefix makes browsers refuse the cookie unless it is Secure, for
-            # path / and without a Domain: no subdomain can plant or read it.
-            self.SESSION_COOKIE_NAME = "__Host-session"
-        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
-        self.REMEMBER_COOKIE_HTTPONLY = True
-        self.WTF_CSRF_TIME_LIMIT = None
-        # No form or JSON body of this product comes near this; larger ones get a 413.
-        self.MAX_CONTENT_LENGTH = 1024 * 1024
-        self.TESTING = False
-
-    def as_mapping(self) -> dict:
-        """The settings as a plain mapping for app.config."""
-        return {k: v for k, v in vars(self).items() if k.isupper()}
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"

@@ -3,20 +3,19 @@
 from flask import Blueprint
 from flask import abort
 from flask import flash
-from flask import make_response
 from flask import redirect
-from flask import render_template
 from flask import url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.core import tokens
 from webapp.core.models import ApiToken
-from webapp.infra.database import db_session
+from webapp.web.access import require_admin
 from webapp.web.forms import ActionForm
 from webapp.web.forms import TokenForm
-from webapp.web.pages import is_htmx
-from webapp.web.pages import require_admin
+from webapp.web.htmx import is_htmx
+from webapp.web.htmx import render
+from webapp.web.services import db_session
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/tokens")
 bp.before_request(require_admin)
@@ -37,10 +36,7 @@ def _context(form: TokenForm | None = None, **extra) -> dict:
 
 
 def _render(status: int = 200, **context):
-    template = "api_tokens/_tokens.html" if is_htmx() else "api_tokens/index.html"
-    response = make_response(render_template(template, **_context(**context)), status)
-    response.vary.add("HX-Request")
-    return response
+    return render("api_tokens/index.html", "api_tokens/_tokens.html", status, **_context(**context))
 
 
 @bp.get("")

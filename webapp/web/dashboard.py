@@ -3,27 +3,28 @@
 from collections import Counter
 
 from flask import Blueprint
-from flask import current_app
-from flask import make_response
 from flask import redirect
-from flask import render_template
 from flask import url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.core import runs
+from webapp.core import launch
+from webapp.core import progress
+from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
-from webapp.enqueue import enqueue
-from webapp.infra.database import db_session
+from webapp.core.states import DeliveryState
+from webapp.web.access import require_admin
+from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
-from webapp.web.learners import find_learners
-from webapp.web.pages import conflict_response
-from webapp.web.pages import is_htmx
-from webapp.web.pages import render
-from webapp.web.pages import require_admin
-from webapp.web.pages import run_snapshot
+from webapp.web.htmx import is_htmx
+from webapp.web.htmx import redirect_page
+from webapp.web.htmx import render
+from webapp.web.services import db_session
+from webapp.web.services import ring
+from webapp.web.services import settings
+from webapp.web.services import store
 
 bp = Blueprint("dashboard", __name__)
 bp.before_request(require_admin)
@@ -42,15 +43,16 @@ def run_rows(recent: list[ReportRun]) -> list[dict]:
         people = {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids)))}
     rows = []
     for run in recent:
-        snap = run_snapshot(run)
-        counts = snap["counts"]
-        attempted = counts["sent"] + counts["failed"] + counts["unknown"]
+        snap = progress.current(store(), db_session, run)
+        counts = snap.counts
+        sent = counts[DeliveryState.SENT]
+        attempted = sent + counts[DeliveryState.FAILED] + counts[DeliveryState.UNKNOWN]
         rows.append(
             {
                 "run": run,
                 "snap": snap,
                 "counts": counts,
-                "success_rate": (100 * counts["sent"] / attempted) if attempted else None,
+                "success_rate": (100 * sent / attempted) if attempted else None,
                 "started_by": people.get(run.started_by_id),
                 "learner": people.get(run.user_id),
             }
@@ -62,7 +64,7 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
     if form is None:
         form = StartRunForm(formdata=None)
         form.month.data = str(Month.last_full())
-    rows = run_rows(runs.recent_runs(db_session, limit=RECENT_RUNS))
+    rows = run_rows(progress.recent_runs(db_session, limit=RECENT_RUNS))
     return {
         "form": form,
         "rows": rows,
@@ -80,13 +82,10 @@ def overview():
 
 def _start_response(form: StartRunForm, status: int, **extra):
     context = _overview_context(form, **extra)
-    template = "dashboard/_start.html" if is_htmx() else "dashboard/overview.html"
-    response = make_response(render_template(template, **context), status)
-    response.vary.add("HX-Request")
-    return response
+    return render("dashboard/overview.html", "dashboard/_start.html", status, **context)
 
 
-def _plan_view(plan: runs.Plan) -> dict:
+def _plan_view(plan: launch.Plan) -> dict:
     reasons = Counter(reason for _uid, _name, reason in plan.skipped)
     return {
         "month": plan.month,
@@ -121,41 +120,37 @@ def start():
             return _start_response(form, 422)
         learner = matches[0]
     month = form.month_value
-    config = current_app.config
+    config = settings()
     if form.dry_run.data:
-        plan = runs.plan(
+        plan = launch.plan(
             db_session,
             month,
             user_id=learner.id if learner else None,
-            skip_empty=config["SKIP_EMPTY_REPORTS"],
+            skip_empty=config.SKIP_EMPTY_REPORTS,
         )
         return _start_response(form, 200, plan=_plan_view(plan), plan_learner=learner)
     try:
         if learner is None:
-            run = runs.start_all(
+            run = launch.start_all(
                 db_session,
                 month,
                 started_by_id=current_user.id,
-                mail_from=config["MAIL_FROM"],
-                skip_empty=config["SKIP_EMPTY_REPORTS"],
+                mail_from=config.MAIL_FROM,
+                skip_empty=config.SKIP_EMPTY_REPORTS,
             )
         else:
-            run = runs.start_one(
+            run = launch.start_one(
                 db_session,
                 month,
                 learner.id,
                 started_by_id=current_user.id,
-                mail_from=config["MAIL_FROM"],
+                mail_from=config.MAIL_FROM,
             )
-    except runs.RunConflict as exc:
+    except launch.RunConflict as exc:
         return conflict_response(exc)
-    except ValueError as exc:  # the learner has no email address on file
+    except launch.NoEmailAddress as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)
-    enqueue(run)
+    ring(run)
     target = url_for("run_page.show", run_id=run.id)
-    if is_htmx():
-        response = make_response("", 200)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, code=303)
+    return redirect_page(target) if is_htmx() else redirect(target, code=303)

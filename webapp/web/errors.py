@@ -6,10 +6,14 @@ from flask import jsonify
 from flask import make_response
 from flask import render_template
 from flask import request
+from flask import url_for
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import ServiceUnavailable
+
+from webapp.core.launch import RunConflict
+from webapp.web.htmx import is_htmx
 
 
 def wants_json() -> bool:
@@ -54,6 +58,33 @@ def _handle_database_down(exc: OperationalError):
     response = _handle_http(error)
     response.headers["Retry-After"] = "30"
     return response
+
+
+def conflict_response(exc: RunConflict):
+    """409 in words, with a link to the run that is still going."""
+    link = url_for("run_page.show", run_id=exc.run.id) if exc.run is not None else None
+    context = {
+        "code": 409,
+        "title": "A run is already going",
+        "message": exc.message + " Wait for it to finish, or open it to watch or cancel it.",
+        "link_url": link,
+        "link_text": f"Open run #{exc.run.id}" if exc.run is not None else None,
+    }
+    if is_htmx():
+        # The component stays as it is; the message goes to the page's notice area.
+        response = make_response(render_template("errors/_notice.html", **context), 409)
+        response.headers["HX-Retarget"] = "#notices"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = make_response(render_template("errors/error.html", **context), 409)
+    response.vary.add("HX-Request")
+    return response
+
+
+def error_page(code: int, title: str, message: str, **links):
+    """A page in words for a request that could not be done; `links` offer a way on."""
+    body = render_template("errors/error.html", code=code, title=title, message=message, **links)
+    return make_response(body, code)
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""Jinja filters for people: local times with the zone named, numbers with separators."""
+"""Jinja filters for people (local times with the zone named, numbers with separators) and
+the names templates compare states with."""
 
 from datetime import UTC
 from datetime import datetime
@@ -6,17 +7,23 @@ from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Flask
-from flask import current_app
 
 from webapp.core.months import Month
 from webapp.core.months import MonthError
+from webapp.core.states import DELIVERY_OPEN
+from webapp.core.states import RUN_ACTIVE
+from webapp.core.states import RUN_OPEN
+from webapp.core.states import DeliveryState
+from webapp.core.states import RunScope
+from webapp.core.states import RunState
+from webapp.web.services import settings
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def display_zone() -> ZoneInfo:
     """The zone times are shown in: DISPLAY_TIMEZONE, or UTC when that is not a known zone."""
-    name = current_app.config.get("DISPLAY_TIMEZONE") or "UTC"
+    name = settings().DISPLAY_TIMEZONE or "UTC"
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -90,7 +97,16 @@ def month_label(value: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the filters and the zone's name for templates."""
+    """Register the filters, the state names and the zone's name for templates."""
+    # Templates compare states by these names, never by retyped strings.
+    app.jinja_env.globals.update(
+        RunState=RunState,
+        DeliveryState=DeliveryState,
+        RunScope=RunScope,
+        RUN_ACTIVE=RUN_ACTIVE,
+        RUN_OPEN=RUN_OPEN,
+        DELIVERY_OPEN=DELIVERY_OPEN,
+    )
     app.jinja_env.filters.update(
         localtime=localtime,
         isotime=isotime,
@@ -101,5 +117,5 @@ def init_app(app: Flask) -> None:
     )
 
     @app.context_processor
-    def _zone():
-        return {"display_zone_name": display_zone().key}
+    def _settings_and_zone():
+        return {"settings": settings(), "display_zone_name": display_zone().key}

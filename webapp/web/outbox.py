@@ -2,18 +2,18 @@
 
 from flask import Blueprint
 from flask import abort
-from flask import current_app
 from flask import make_response
 from flask import render_template
 from flask import request
 
-from webapp.core.mail.render import parse_message
+from webapp.core.mail.mime import parse_message
 from webapp.infra.capture import count_outbox
 from webapp.infra.capture import list_outbox
 from webapp.infra.capture import read_captured
-from webapp.web.pages import EMAIL_CSP
-from webapp.web.pages import render
-from webapp.web.pages import require_admin
+from webapp.web.access import require_admin
+from webapp.web.htmx import render
+from webapp.web.security import email_frame
+from webapp.web.services import settings
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -26,7 +26,7 @@ def capture_only():
     denied = require_admin()
     if denied is not None:
         return denied
-    if not current_app.config.get("SMTP_CAPTURE"):
+    if not settings().SMTP_CAPTURE:
         abort(404, "The outbox exists only when mail goes to the built-in capture server.")
     return None
 
@@ -34,7 +34,7 @@ def capture_only():
 @bp.get("")
 def index():
     """Captured messages, newest first."""
-    directory = current_app.config["OUTBOX_DIR"]
+    directory = settings().OUTBOX_DIR
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
     total = count_outbox(directory)
@@ -53,7 +53,7 @@ def index():
 
 def _message(stem: str) -> dict:
     try:
-        raw = read_captured(current_app.config["OUTBOX_DIR"], stem)
+        raw = read_captured(settings().OUTBOX_DIR, stem)
     except (ValueError, KeyError):
         abort(404, "There is no captured message with that id.")
     return parse_message(raw)
@@ -70,7 +70,4 @@ def show(stem: str):
 @bp.get("/<stem>/email.html")
 def email_html(stem: str):
     """The HTML part alone, for the sandboxed iframe."""
-    response = make_response(_message(stem)["html"])
-    response.headers["Content-Security-Policy"] = EMAIL_CSP
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return email_frame(make_response(_message(stem)["html"]))

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 from flask import abort
-from flask import current_app
 from flask import flash
 from flask import make_response
 from flask import redirect
@@ -13,28 +12,31 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlalchemy import select
 
+from webapp.core import actions
+from webapp.core import launch
 from webapp.core import progress
-from webapp.core import runs
-from webapp.core.models import DELIVERY_STATES
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
-from webapp.enqueue import enqueue
-from webapp.infra.database import db_session
+from webapp.core.states import DELIVERY_STATES
+from webapp.core.states import RUN_ACTIVE
+from webapp.web.access import back_to
+from webapp.web.access import require_admin
+from webapp.web.access import safe_next
+from webapp.web.errors import conflict_response
+from webapp.web.errors import error_page
 from webapp.web.forms import ActionForm
-from webapp.web.pages import back_to
-from webapp.web.pages import conflict_response
-from webapp.web.pages import is_htmx
-from webapp.web.pages import require_admin
-from webapp.web.pages import run_snapshot
-from webapp.web.pages import safe_next
+from webapp.web.htmx import is_htmx
+from webapp.web.services import db_session
+from webapp.web.services import ring
+from webapp.web.services import settings
+from webapp.web.services import store
 
 bp = Blueprint("run_page", __name__)
 bp.before_request(require_admin)
 
 PER_PAGE = 50
-POLLING_STATES = ("queued", "running")
 _ROW_COLUMNS = (
     Delivery.id,
     Delivery.user_id,
@@ -63,12 +65,13 @@ def run_or_404(run_id: int) -> ReportRun:
 
 def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
     """What the progress component needs; only a queued or running run polls."""
-    snap = run_snapshot(run, exact=True)
+    snap = progress.current(store(), db_session, run, exact=True)
     return {
         "run": run,
         "snap": snap,
-        "polling": run.state in POLLING_STATES,
-        "seen": f"{snap['done']}:{snap['state']}",
+        # Only a queued or running run polls: its final markup carries no trigger.
+        "polling": run.state in RUN_ACTIVE,
+        "seen": f"{snap.done}:{snap.state}",
         "action_form": ActionForm(formdata=None),
         "notice": notice,
         "error": error,
@@ -161,7 +164,7 @@ def _action(run_id: int, do) -> object:
         abort(400, "The form could not be read; reload the page and try again.")
     try:
         notice = do(run)
-    except runs.RunStateError as exc:
+    except actions.RunStateError as exc:
         db_session.rollback()
         run = run_or_404(run_id)
         if is_htmx():
@@ -169,20 +172,16 @@ def _action(run_id: int, do) -> object:
                 "run_page/_progress.html", **progress_context(run, error=str(exc))
             )
             return make_response(body, 409)
-        return make_response(
-            render_template(
-                "errors/error.html",
-                code=409,
-                title="That action does not apply now",
-                message=str(exc),
-                link_url=url_for("run_page.show", run_id=run.id),
-                link_text=f"Back to run #{run.id}",
-            ),
+        return error_page(
             409,
+            "That action does not apply now",
+            str(exc),
+            link_url=url_for("run_page.show", run_id=run.id),
+            link_text=f"Back to run #{run.id}",
         )
     db_session.expire_all()
     run = run_or_404(run_id)
-    progress.refresh(db_session, run)
+    progress.publish(store(), db_session, run)
     if is_htmx():
         response = make_response(
             render_template("run_page/_progress.html", **progress_context(run, notice=notice))
@@ -194,27 +193,31 @@ def _action(run_id: int, do) -> object:
 
 
 def _cancel(run: ReportRun) -> str:
-    n = runs.cancel(db_session, run)
+    n = actions.cancel(db_session, run)
     return f"Run cancelled: {n:,} report(s) will not be sent. Reports already sent stay sent."
 
 
 def _pause(run: ReportRun) -> str:
-    runs.pause(db_session, run)
+    actions.pause(db_session, run)
     return "Run paused: workers stop before their next email. Resume to continue."
 
 
 def _resume(run: ReportRun) -> str:
-    runs.resume(db_session, run)
-    enqueue(run)
+    actions.resume(db_session, run)
+    ring(run)
     return "Run resumed: sending continues where it stopped."
 
 
 def _retry(run: ReportRun) -> str:
-    n = runs.retry_failed(db_session, run)
+    n = actions.retry_failed(db_session, run)
     if n == 0:
         return "No failed reports to retry."
-    enqueue(run)
+    ring(run)
     return f"Retrying {n:,} failed report(s)."
+
+
+def _ring_again(run: ReportRun) -> None:
+    ring(run)
 
 
 @bp.post("/runs/<int:run_id>/cancel")
@@ -252,20 +255,20 @@ def resend(delivery_id: int):
         abort(400, "The form could not be read; reload the page and try again.")
     old_run_id = delivery.run_id
     try:
-        run = runs.start_one(
+        run = launch.start_one(
             db_session,
             Month.parse(delivery.month, allow_future=True),
             delivery.user_id,
             started_by_id=current_user.id,
-            mail_from=current_app.config["MAIL_FROM"],
+            mail_from=settings().MAIL_FROM,
         )
-    except runs.RunConflict as exc:
+    except launch.RunConflict as exc:
         return conflict_response(exc)
-    except runs.LearnerNotFound as exc:
+    except launch.LearnerNotFound as exc:
         abort(404, str(exc))
-    except ValueError as exc:
+    except launch.NoEmailAddress as exc:
         abort(400, str(exc))
-    enqueue(run)
+    ring(run)
     notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
     if is_htmx():
         row = db_session.execute(

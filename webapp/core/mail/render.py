@@ -1,19 +1,6 @@
-"""Report emails: render once (HTML with inlined CSS, plain text) and build the MIME bytes."""
+"""Report emails rendered once: HTML with inlined CSS, and plain text, from the same data."""
 
-import base64
-import hashlib
-import re
-from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime
-from email import policy
-from email.header import Header
-from email.header import decode_header
-from email.header import make_header
-from email.parser import BytesParser
-from email.utils import format_datetime
-from email.utils import formataddr
-from email.utils import parseaddr
 
 import css_inline
 from jinja2 import Environment
@@ -21,6 +8,8 @@ from jinja2 import FileSystemLoader
 from jinja2 import StrictUndefined
 from jinja2 import select_autoescape
 
+from webapp.core.mail.mime import RenderedReport
+from webapp.core.report.data import Report
 from webapp.infra.settings import ROOT
 
 # The workers have no Flask app to escape for them: autoescape must be on here.
@@ -41,15 +30,6 @@ _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=Fal
 STRONG_PERCENT = 80.0
 FAIR_PERCENT = 60.0
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-@dataclass(frozen=True)
-class RenderedReport:
-    """One learner's report email as rendered: the exact subject, HTML and text mailed."""
-
-    subject: str
-    html: str
-    text: str
 
 
 def _pct(value: float) -> str:
@@ -80,183 +60,37 @@ def _signed(value: float, unit: str) -> str:
     return f"{number} {unit}"
 
 
-def _change_line(report: dict) -> str:
-    previous = report["previous"]
-    if report["first_month"]:
+def _change_line(report: Report) -> str:
+    previous = report.previous
+    if report.first_month:
         return "This is your first month of quizzes: welcome!"
-    change = report["change"]
+    change = report.change
     if change is None:
-        return f"No quizzes in {previous['month_label']} to compare with."
-    quizzes = _signed(change["attempts"], "quizzes" if abs(change["attempts"]) != 1 else "quiz")
+        return f"No quizzes in {previous.month.label} to compare with."
+    quizzes = _signed(change.attempts, "quizzes" if abs(change.attempts) != 1 else "quiz")
     return (
-        f"Since {previous['month_label']}: {quizzes}, average "
-        f"{_signed(change['average_percent'], 'points')} "
-        f"({_pct(previous['average_percent'])} → {_pct(report['totals']['average_percent'])})."
+        f"Since {previous.month.label}: {quizzes}, average "
+        f"{_signed(change.average_percent, 'points')} "
+        f"({_pct(previous.totals.average_percent)} → {_pct(report.totals.average_percent)})."
     )
 
 
-def report_subject(report: dict) -> str:
+def report_subject(report: Report) -> str:
     """The email subject of a report, e.g. "Your quiz report — December 2024"."""
-    return f"Your quiz report — {report['month_label']}"
+    return f"Your quiz report — {report.month_label}"
 
 
-def render_report(report: dict) -> RenderedReport:
+def render_report(report: Report) -> RenderedReport:
     """Render a report's email once: same data, same bytes (no clock in the body)."""
-    user = report["user"]
+    learner = report.learner
     context = {
         "report": report,
-        "user": user,
-        "name": user["full_name"] or user["username"],
-        "totals": report["totals"],
+        "user": learner,
+        "name": learner.display_name,
+        "totals": report.totals,
         "subject": report_subject(report),
-        "change_line": "" if report["empty"] else _change_line(report),
+        "change_line": "" if report.empty else _change_line(report),
     }
     html = env.get_template("email/report.html").render(context)
     text = env.get_template("email/report.txt").render(context)
     return RenderedReport(subject=context["subject"], html=_inliner.inline(html), text=text)
-
-
-# --- MIME -----------------------------------------------------------------------------------
-
-_ADDR_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
-_MESSAGE_ID_RE = re.compile(r"^<[!-;=?-~]+>$")  # printable ASCII without < > or spaces
-_HEADER_NAME_RE = re.compile(r"^[!-9;-~]+$")
-_OWN_HEADERS = {
-    "from",
-    "to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-}
-
-
-def _one_line(value: str) -> str:
-    # CR, LF and every other control character become a space: no header injection.
-    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
-
-
-def _header_value(name: str, value: str) -> str:
-    value = _one_line(value)
-    if not value.isascii():
-        # RFC 2047 encoded words, folded between words: "Your quiz report — …".
-        return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    # ASCII stays on one line: 998 is the hard limit, and folding structured values
-    # such as List-Unsubscribe at arbitrary points is not worth the risk.
-    if len(name) + 2 + len(value) > 998:
-        raise ValueError(f"header {name} is longer than a line may be")
-    return value
-
-
-class InvalidAddressError(ValueError):
-    """An email address build_message will not put in a header (a permanent failure)."""
-
-
-def _addr_spec(addr: str | None) -> str:
-    addr = addr.strip() if isinstance(addr, str) else ""
-    # Plain ASCII addr-specs only: no quoted local parts, no SMTPUTF8 addresses.
-    if not _ADDR_RE.match(addr) or ".." in addr or addr.startswith("."):
-        raise InvalidAddressError(f"not a deliverable email address: {addr!r}")
-    return addr
-
-
-def _mailbox(header: str, name: str, addr: str) -> str:
-    addr = _addr_spec(addr)
-    name = _one_line(name or "")
-    if not name:
-        return addr
-    if name.isascii():
-        return formataddr((name, addr))  # quotes names with specials such as "," or "<"
-    encoded = Header(name, "utf-8", header_name=header).encode(linesep="\r\n")
-    return f"{encoded} <{addr}>"
-
-
-def _base64_lines(text: str) -> bytes:
-    # Text parts are canonically CRLF before encoding (RFC 2045).
-    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
-
-
-def build_message(
-    rendered: RenderedReport,
-    *,
-    from_addr: str,
-    to_addr: str,
-    to_name: str,
-    message_id: str,
-    date: datetime,
-    extra_headers: dict | None = None,
-) -> bytes:
-    """The report as multipart/alternative MIME bytes with CRLF line ends, ready for DATA.
-
-    Same inputs give the same bytes: the boundary derives from the Message-ID.
-    Raises InvalidAddressError (a ValueError) for an address that cannot be mailed, and
-    ValueError for a malformed Message-ID or extra header.
-    """
-    # Hand-assembled because it is the fastest correct way. bench/bench_mime.py, 25-attempt
-    # report (32 kB HTML), median of 1000 runs, Python 3.11: EmailMessage default policy
-    # 1.93 ms (auto CTE), 2.03 ms (quoted-printable), 1.40 ms (base64); compat32
-    # MIMEMultipart with base64 0.76 ms; this byte template with base64 0.23 ms. All parse
-    # back to the same parts, but EmailMessage also appends a final newline to each part.
-    if not _MESSAGE_ID_RE.match(message_id):
-        raise ValueError(f"Message-ID must look like <id@host>: {message_id!r}")
-    from_name, from_spec = parseaddr(from_addr)
-    if date.tzinfo is None:
-        date = date.replace(tzinfo=UTC)
-    headers = [
-        f"From: {_mailbox('From', from_name, from_spec)}",
-        f"To: {_mailbox('To', to_name, to_addr)}",
-        f"Subject: {_header_value('Subject', rendered.subject)}",
-        f"Date: {format_datetime(date)}",
-        f"Message-ID: {message_id}",
-    ]
-    for name, value in (extra_headers or {}).items():
-        if not _HEADER_NAME_RE.match(name) or name.lower() in _OWN_HEADERS:
-            raise ValueError(f"extra header {name!r} is not allowed")
-        headers.append(f"{name}: {_header_value(name, str(value))}")
-    # "=_" cannot occur in base64 bodies, so the boundary never collides with content.
-    boundary = "=_qr_" + hashlib.sha256(message_id.encode("ascii")).hexdigest()[:32]
-    headers += [
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
-    ]
-    part_head = (
-        'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-    )
-    delimiter = f"--{boundary}\r\n".encode("ascii")
-    return b"".join(
-        (
-            "\r\n".join(headers).encode("ascii"),
-            b"\r\n\r\n",
-            delimiter,
-            part_head.format("plain").encode("ascii"),
-            _base64_lines(rendered.text),
-            delimiter,
-            part_head.format("html").encode("ascii"),
-            _base64_lines(rendered.html),
-            f"--{boundary}--\r\n".encode("ascii"),
-        )
-    )
-
-
-def parse_message(raw: bytes) -> dict:
-    """Decode a built message: its main headers and the HTML and text parts."""
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
-    # Headers go through the RFC 2047 decoder, not the default policy's address parser:
-    # that one puts spaces between the encoded words of a long non-ASCII display name
-    # (CPython gh-128110). Unfolding removes the CRLF and keeps the space after it.
-    raw_headers = {name.lower(): value for name, value in msg.raw_items()}
-    result = {"headers": {}, "html": "", "text": ""}
-    for name in ("From", "To", "Subject", "Message-ID", "Date"):
-        value = raw_headers.get(name.lower())
-        if value is not None:
-            value = str(make_header(decode_header(value.replace("\r\n", "").replace("\n", ""))))
-        result["headers"][name] = value
-    for part in msg.walk():
-        kind = part.get_content_type()
-        if kind in ("text/html", "text/plain") and not part.is_multipart():
-            key = "html" if kind == "text/html" else "text"
-            result[key] = part.get_content().replace("\r\n", "\n")
-    return result

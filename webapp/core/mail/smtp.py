@@ -11,11 +11,11 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from email.utils import parseaddr
 
+from webapp.infra.settings import Settings
 from webapp.infra.settings import default_smtp_security
 
 SECURITY_MODES = ("starttls", "ssl", "none")
@@ -83,16 +83,16 @@ class SmtpSettings:
             raise ValueError("SMTP_TIMEOUT must be a positive number of seconds")
 
     @classmethod
-    def from_config(cls, config: Mapping) -> "SmtpSettings":
-        """Read the SMTP_* settings of a Flask config (or any mapping)."""
-        port = int(config.get("SMTP_PORT") or 25)
+    def from_settings(cls, settings: Settings) -> "SmtpSettings":
+        """The SMTP_* settings of the product."""
+        port = int(settings.SMTP_PORT or 25)
         return cls(
-            server=config.get("SMTP_SERVER") or "127.0.0.1",
+            server=settings.SMTP_SERVER or "127.0.0.1",
             port=port,
-            username=config.get("SMTP_USERNAME") or "",
-            password=config.get("SMTP_PASSWORD") or "",
-            security=(config.get("SMTP_SECURITY") or default_smtp_security(port)).strip().lower(),
-            timeout=float(config.get("SMTP_TIMEOUT") or 30.0),
+            username=settings.SMTP_USERNAME or "",
+            password=settings.SMTP_PASSWORD or "",
+            security=(settings.SMTP_SECURITY or default_smtp_security(port)).strip().lower(),
+            timeout=float(settings.SMTP_TIMEOUT or 30.0),
         )
 
     @property

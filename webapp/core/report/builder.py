@@ -1,5 +1,6 @@
 """Report data for a chunk of learners, built with a handful of set-based queries."""
 
+import dataclasses
 from bisect import bisect_right
 from collections import defaultdict
 
@@ -17,9 +18,16 @@ from webapp.core.models import Score
 from webapp.core.models import Subject
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.report.data import AttemptResult
+from webapp.core.report.data import Change
+from webapp.core.report.data import ChapterResult
+from webapp.core.report.data import Learner
+from webapp.core.report.data import PreviousMonth
+from webapp.core.report.data import Report
+from webapp.core.report.data import SubjectResult
+from webapp.core.report.data import Totals
 from webapp.core.report.insights import insights_for
-
-LEARNER_ROLE = "user"
+from webapp.core.states import Role
 
 # One expression for an attempt's percent, used by every query, so that a learner's own
 # best from the chunk query is bit-for-bit the value in the run-wide best lists. The
@@ -47,7 +55,7 @@ def quiz_best_percentages(session: Session, month: Month) -> dict[int, list[floa
     rows = session.execute(
         select(Score.quiz_id, best)
         .join(User, User.id == Score.user_id)
-        .where(User.role == LEARNER_ROLE, _in_month(month))
+        .where(User.role == Role.LEARNER, _in_month(month))
         .group_by(Score.quiz_id, Score.user_id)
     )
     result: dict[int, list[float]] = defaultdict(list)
@@ -67,31 +75,31 @@ def _rank(best_of_others_sorted: list[float], own_best: float, pct: float) -> in
     return 1 + greater
 
 
-def _totals(rows) -> dict:
-    questions = sum(r["total"] for r in rows)
-    correct = sum(r["scored"] for r in rows)
-    return {
-        "attempts": len(rows),
-        "questions": questions,
-        "correct": correct,
-        "average_percent": average_percent(correct, questions),
-    }
+def _totals(attempts: list[AttemptResult]) -> Totals:
+    questions = sum(a.total for a in attempts)
+    correct = sum(a.scored for a in attempts)
+    return Totals(
+        attempts=len(attempts),
+        questions=questions,
+        correct=correct,
+        average_percent=average_percent(correct, questions),
+    )
 
 
-def _fetch_users(session: Session, user_ids: list[int]) -> dict[int, dict]:
+def _fetch_learners(session: Session, user_ids: list[int]) -> dict[int, Learner]:
     rows = session.execute(
         select(User.id, User.username, User.email, User.full_name, User.qualification).where(
-            User.id.in_(user_ids), User.role == LEARNER_ROLE
+            User.id.in_(user_ids), User.role == Role.LEARNER
         )
     )
     return {
-        r.id: {
-            "id": r.id,
-            "username": r.username,
-            "email": r.email,
-            "full_name": r.full_name,
-            "qualification": r.qualification,
-        }
+        r.id: Learner(
+            id=r.id,
+            username=r.username,
+            email=r.email,
+            full_name=r.full_name,
+            qualification=r.qualification,
+        )
         for r in rows
     }
 
@@ -142,7 +150,7 @@ def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[
     return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4])) for r in rows}
 
 
-def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[dict]:
+def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult]:
     own_best: dict[int, float] = {}
     for r in rows:
         pct = float(r.pct)
@@ -154,84 +162,78 @@ def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[dict]:
         # The learner is in the list unless quiz_best is stale; never report "#1 of 0".
         others = quiz_best.get(r.quiz_id) or [own_best[r.quiz_id]]
         attempts.append(
-            {
-                "score_id": r.id,
-                "date": r.timestamp.isoformat(),
-                "subject": r.subject_name,
-                "chapter": r.chapter_name,
-                "quiz": r.quiz_name,
-                "quiz_id": r.quiz_id,
-                "scored": r.total_scored,
-                "total": r.total_questions,
-                "percent": round(pct, 2),
-                "rank": _rank(others, own_best[r.quiz_id], pct),
-                "of": len(others),
-            }
+            AttemptResult(
+                score_id=r.id,
+                date=r.timestamp.isoformat(),
+                subject=r.subject_name,
+                chapter=r.chapter_name,
+                quiz=r.quiz_name,
+                quiz_id=r.quiz_id,
+                scored=r.total_scored,
+                total=r.total_questions,
+                percent=round(pct, 2),
+                rank=_rank(others, own_best[r.quiz_id], pct),
+                of=len(others),
+            )
         )
     return attempts
 
 
-def _grouped(rows, attempts: list[dict], key: str) -> dict[int, list[dict]]:
-    groups: dict[int, list[dict]] = defaultdict(list)
+def _grouped(rows, attempts: list[AttemptResult], key: str) -> dict[int, list[AttemptResult]]:
+    groups: dict[int, list[AttemptResult]] = defaultdict(list)
     for r, a in zip(rows, attempts, strict=True):
         groups[getattr(r, key)].append(a)
     return groups
 
 
-def _report(user: dict, month: Month, rows, history: tuple | None, quiz_best) -> dict:
+def _report(learner: Learner, month: Month, rows, history: tuple | None, quiz_best) -> Report:
     attempts = _attempt_rows(rows, quiz_best)
     totals = _totals(attempts)
     subjects = [
-        {"subject_id": sid, "name": group[0]["subject"], **_totals(group)}
+        SubjectResult(subject_id=sid, name=group[0].subject, totals=_totals(group))
         for sid, group in _grouped(rows, attempts, "subject_id").items()
     ]
-    subjects.sort(key=lambda s: (s["name"].casefold(), s["subject_id"]))
+    subjects.sort(key=lambda s: (s.name.casefold(), s.subject_id))
     chapters = [
-        {
-            "chapter_id": cid,
-            "name": group[0]["chapter"],
-            "subject": group[0]["subject"],
-            **_totals(group),
-        }
+        ChapterResult(
+            chapter_id=cid, name=group[0].chapter, subject=group[0].subject, totals=_totals(group)
+        )
         for cid, group in _grouped(rows, attempts, "chapter_id").items()
     ]
-    chapters.sort(key=lambda c: (c["subject"].casefold(), c["name"].casefold(), c["chapter_id"]))
+    chapters.sort(key=lambda c: (c.subject.casefold(), c.name.casefold(), c.chapter_id))
 
     prev_attempts, prev_questions, prev_correct, earlier = history or (0, 0, 0, 0)
-    prev = month.previous()
-    previous = {
-        "month_year": str(prev),
-        "month_label": prev.label,
-        "attempts": prev_attempts,
-        "questions": prev_questions,
-        "correct": prev_correct,
-        "average_percent": average_percent(prev_correct, prev_questions),
-    }
-    empty = not attempts
+    previous = PreviousMonth(
+        month=month.previous(),
+        totals=Totals(
+            attempts=prev_attempts,
+            questions=prev_questions,
+            correct=prev_correct,
+            average_percent=average_percent(prev_correct, prev_questions),
+        ),
+    )
     change = None
-    if prev_attempts and not empty:
-        change = {
-            "attempts": totals["attempts"] - prev_attempts,
-            "average_percent": round(totals["average_percent"] - previous["average_percent"], 2),
-        }
-    report = {
-        "user": user,
-        "month_year": str(month),
-        "month_label": month.label,
-        "empty": empty,
-        "totals": totals,
-        "subjects": subjects,
-        "attempts": attempts,
-        "chapters": chapters,
-        "days_active": len({r.timestamp.date() for r in rows}),
-        "previous": previous,
-        "change": change,
-        "first_month": earlier == 0,
-        "insights": [],
-        "recommendations": [],
-    }
-    report["insights"], report["recommendations"] = insights_for(report)
-    return report
+    if prev_attempts and attempts:
+        change = Change(
+            attempts=totals.attempts - prev_attempts,
+            average_percent=round(totals.average_percent - previous.totals.average_percent, 2),
+        )
+    report = Report(
+        learner=learner,
+        month=month,
+        totals=totals,
+        subjects=subjects,
+        chapters=chapters,
+        attempts=attempts,
+        days_active=len({r.timestamp.date() for r in rows}),
+        previous=previous,
+        change=change,
+        first_month=earlier == 0,
+        insights=[],
+        recommendations=[],
+    )
+    insights, recommendations = insights_for(report)
+    return dataclasses.replace(report, insights=insights, recommendations=recommendations)
 
 
 def build_reports(
@@ -239,25 +241,25 @@ def build_reports(
     user_ids: list[int],
     month: Month,
     quiz_best: dict[int, list[float]] | None = None,
-) -> dict[int, dict]:
+) -> dict[int, Report]:
     """Report data for each learner of the chunk; unknown ids and non-learners are absent."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     if quiz_best is None:
         quiz_best = quiz_best_percentages(session, month)
-    users = _fetch_users(session, ids)
-    if not users:
+    learners = _fetch_learners(session, ids)
+    if not learners:
         return {}
-    learner_ids = sorted(users)
+    learner_ids = sorted(learners)
     attempts = _fetch_attempts(session, learner_ids, month)
     history = _fetch_history(session, learner_ids, month)
     return {
-        uid: _report(users[uid], month, attempts.get(uid, []), history.get(uid), quiz_best)
+        uid: _report(learners[uid], month, attempts.get(uid, []), history.get(uid), quiz_best)
         for uid in learner_ids
     }
 
 
-def build_report(session: Session, user_id: int, month: Month) -> dict | None:
+def build_report(session: Session, user_id: int, month: Month) -> Report | None:
     """Report data for one learner, or None when there is no such learner."""
     return build_reports(session, [user_id], month).get(user_id)

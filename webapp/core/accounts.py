@@ -1,0 +1,53 @@
+"""Accounts: finding who signs in, and the admins the command line creates."""
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
+
+from webapp.core.models import PASSWORD_METHOD
+from webapp.core.models import User
+from webapp.core.states import Role
+
+_dummy_hash: str | None = None
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    """The account with this email (any case); the admin's when a learner shares it."""
+    email = email.strip().lower()
+    users = session.scalars(select(User).where(func.lower(User.email) == email).limit(2)).all()
+    admins = [u for u in users if u.is_admin]
+    return (admins or users or [None])[0]
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """True when the password is the account's; an unknown account takes as long to refuse."""
+    global _dummy_hash
+    if user is not None:
+        return user.check_password(password)
+    if _dummy_hash is None:
+        _dummy_hash = generate_password_hash("not a password", method=PASSWORD_METHOD)
+    check_password_hash(_dummy_hash, password)
+    return False
+
+
+def admin_by_email(session: Session, email: str) -> User | None:
+    """The admin account with exactly this email."""
+    return session.scalar(select(User).where(User.email == email, User.role == Role.ADMIN))
+
+
+def account_named(session: Session, username: str) -> User | None:
+    """The account, learner or admin, with this username."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def set_admin(session: Session, email: str, password: str, full_name: str) -> User:
+    """Create the admin, or give the existing one this password; committed."""
+    user = admin_by_email(session, email)
+    if user is None:
+        user = User(username=email, email=email, full_name=full_name, role=Role.ADMIN)
+        session.add(user)
+    user.set_password(password)
+    session.commit()
+    return user

@@ -1,0 +1,68 @@
+"""An admin's actions on a run: pause, resume, cancel, retry its failures.
+
+Each is a transition of the state machine plus the rule that says when it applies; a run in
+the wrong state gets RunStateError with the reason in words and is left as it was.
+"""
+
+from sqlalchemy.orm import Session
+
+from webapp.core.launch import open_run_for
+from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import runs
+from webapp.core.models import ReportRun
+from webapp.core.months import Month
+from webapp.core.states import RUN_CLOSED
+from webapp.core.states import RunScope
+from webapp.core.states import RunState
+
+
+class RunStateError(Exception):
+    """The run is not in a state that allows this action; the text says why."""
+
+
+def _not_now(session: Session, run: ReportRun) -> RunStateError:
+    session.rollback()
+    session.refresh(run)
+    return RunStateError(f"This run is {run.state}; that action does not apply.")
+
+
+def cancel(session: Session, run: ReportRun) -> int:
+    """Stop sending: mail already sent stays sent, the rest is marked cancelled."""
+    cancelled = runs.cancel(session, run.id)
+    if cancelled is None:
+        raise _not_now(session, run)
+    session.refresh(run)
+    return cancelled
+
+
+def pause(session: Session, run: ReportRun) -> None:
+    """Pause: workers stop before their next mail; resume continues where it stopped."""
+    if not runs.pause(session, run.id):
+        raise _not_now(session, run)
+    session.refresh(run)
+
+
+def resume(session: Session, run: ReportRun) -> None:
+    """Resume a paused run; the caller enqueues it again."""
+    if not runs.resume(session, run.id):
+        raise _not_now(session, run)
+    session.refresh(run)
+
+
+def retry_failed(session: Session, run: ReportRun) -> int:
+    """Give the run's failed deliveries another try; reopens a finished run. How many."""
+    if run.state == RunState.CANCELLED:
+        raise RunStateError("This run was cancelled; start a new run for the month instead.")
+    count = deliveries.retry_failed(session, run.id)
+    if count == 0:
+        session.rollback()
+        return 0
+    if run.state in RUN_CLOSED:
+        month = Month.parse(run.month, allow_future=True)
+        if run.scope == RunScope.ALL and open_run_for(session, month):
+            session.rollback()
+            raise RunStateError("Another run for this month is going; retry when it ends.")
+        runs.reopen(session, run.id)
+    session.commit()
+    session.refresh(run)
+    return count

@@ -1,0 +1,252 @@
+"""Launching runs: the database decides who is mailed, once.
+
+A start writes the run and one pending delivery per learner to mail in one transaction;
+the caller then rings the queue's bell (webapp/enqueue.py).
+"""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from webapp.core.clock import utcnow
+from webapp.core.lifecycle import deliveries
+from webapp.core.mail.mime import mail_domain
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.models import Score
+from webapp.core.models import User
+from webapp.core.months import Month
+from webapp.core.states import DELIVERY_OPEN
+from webapp.core.states import RUN_OPEN
+from webapp.core.states import DeliveryKind
+from webapp.core.states import DeliveryState
+from webapp.core.states import Role
+from webapp.core.states import RunScope
+from webapp.core.states import RunState
+
+KIND = DeliveryKind.MONTHLY
+
+
+class RunConflict(Exception):
+    """A run for this month (or this learner's report) is still going."""
+
+    def __init__(self, run: ReportRun | None, message: str):
+        super().__init__(message)
+        self.run = run
+        self.message = message
+
+
+class LearnerNotFound(LookupError):
+    """No learner with that id."""
+
+
+class NoEmailAddress(ValueError):
+    """The learner has no address a report can be mailed to."""
+
+
+@dataclass
+class Plan:
+    """Who a run would mail and who it would skip, with the reason, before anything is sent."""
+
+    month: Month
+    to_send: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, email
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, reason
+
+
+def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
+    """A Message-ID fixed for the delivery's lifetime, so receivers can drop a duplicate."""
+    return f"<report.{month}.{user_id}.{secrets.token_hex(6)}@{mail_domain(mail_from)}>"
+
+
+def open_run_for(session: Session, month: Month) -> ReportRun | None:
+    """The all-learner run of the month that is still going, if any."""
+    return session.scalar(
+        select(ReportRun).where(
+            ReportRun.month == str(month),
+            ReportRun.scope == RunScope.ALL,
+            ReportRun.state.in_(RUN_OPEN),
+        )
+    )
+
+
+def plan(
+    session: Session, month: Month, *, user_id: int | None = None, skip_empty: bool = False
+) -> Plan:
+    """The dry run: learners a start would mail, and those skipped with the reason."""
+    learners = select(User.id, User.full_name, User.username, User.email).where(
+        User.role == Role.LEARNER
+    )
+    if user_id is not None:
+        learners = learners.where(User.id == user_id)
+    active = set(
+        session.scalars(
+            select(Score.user_id)
+            .where(Score.timestamp >= month.start, Score.timestamp < month.end)
+            .distinct()
+        )
+    )
+    existing = dict(
+        session.execute(
+            select(Delivery.user_id, Delivery.state).where(
+                Delivery.month == str(month), Delivery.kind == KIND
+            )
+        ).all()
+    )
+    result = Plan(month)
+    for uid, full_name, username, email in session.execute(learners.order_by(User.id)):
+        name = full_name or username
+        state = existing.get(uid)
+        reason = _skip_reason(email, state, uid in active, skip_empty, month, single=bool(user_id))
+        if reason:
+            result.skipped.append((uid, name, reason))
+        else:
+            result.to_send.append((uid, name, email))
+    return result
+
+
+def _skip_reason(email, state, active, skip_empty, month, *, single) -> str | None:
+    if not email or "@" not in email:
+        return "no email address on file"
+    if not active and skip_empty:
+        return f"no attempts in {month.label} (empty reports are skipped)"
+    if single:
+        return "being sent right now" if state in DELIVERY_OPEN else None
+    if state == DeliveryState.SENT:
+        return f"report for {month.label} already sent"
+    if state == DeliveryState.UNKNOWN:
+        return "outcome of the last send is unknown; use Resend to send again"
+    if state in DELIVERY_OPEN:
+        return "already queued in another run"
+    return None
+
+
+def _new_run(month: Month, scope: RunScope, started_by_id, **values) -> ReportRun:
+    return ReportRun(
+        task_id=str(uuid.uuid4()),
+        month=str(month),
+        scope=scope,
+        state=RunState.QUEUED,
+        started_by_id=started_by_id,
+        **values,
+    )
+
+
+def start_all(
+    session: Session, month: Month, *, started_by_id=None, mail_from: str, skip_empty=False
+) -> ReportRun:
+    """Create the month's run and its deliveries in one transaction; RunConflict if one is open."""
+    current = open_run_for(session, month)
+    if current is not None:
+        raise RunConflict(current, f"A run for {month.label} is still going.")
+    run = _new_run(month, RunScope.ALL, started_by_id)
+    session.add(run)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another start of the same month won the race; the partial unique index said so.
+        session.rollback()
+        current = open_run_for(session, month)
+        raise RunConflict(current, f"A run for {month.label} is still going.") from None
+    the_plan = plan(session, month, skip_empty=skip_empty)
+    _write_deliveries(session, run, the_plan, mail_from)
+    run.total = len(the_plan.to_send)
+    session.commit()
+    return run
+
+
+def _write_deliveries(session: Session, run: ReportRun, the_plan: Plan, mail_from: str) -> None:
+    month = the_plan.month
+    existing = set(
+        session.scalars(
+            select(Delivery.user_id).where(Delivery.month == str(month), Delivery.kind == KIND)
+        )
+    )
+    now = utcnow()
+    new_rows = [
+        {
+            "user_id": uid,
+            "month": str(month),
+            "kind": KIND,
+            "run_id": run.id,
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "message_id": message_id_for(month, uid, mail_from),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for uid, _name, _email in the_plan.to_send
+        if uid not in existing
+    ]
+    if new_rows:
+        session.execute(insert(Delivery), new_rows)
+    retaken = [uid for uid, _n, _e in the_plan.to_send if uid in existing]
+    deliveries.retake(session, run.id, str(month), retaken)
+
+
+def start_one(
+    session: Session, month: Month, user_id: int, *, started_by_id=None, mail_from: str
+) -> ReportRun:
+    """A run for one learner: generates and mails their report, resending if sent already."""
+    user = session.get(User, user_id)
+    if user is None or user.role != Role.LEARNER:
+        raise LearnerNotFound(f"No learner with id {user_id}.")
+    if not user.email or "@" not in user.email:
+        raise NoEmailAddress(f"Learner {user_id} has no email address on file.")
+    run = _new_run(month, RunScope.USER, started_by_id, user_id=user_id, total=1)
+    session.add(run)
+    session.flush()
+    delivery = session.scalar(
+        select(Delivery).where(
+            Delivery.user_id == user_id, Delivery.month == str(month), Delivery.kind == KIND
+        )
+    )
+    if delivery is None:
+        session.add(
+            Delivery(
+                user_id=user_id,
+                month=str(month),
+                kind=KIND,
+                run_id=run.id,
+                state=DeliveryState.PENDING,
+                message_id=message_id_for(month, user_id, mail_from),
+            )
+        )
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise _in_flight(session, month, user_id) from None
+    elif not deliveries.take_for_resend(
+        session, delivery, run.id, ~_in_open_user_run(delivery.run_id)
+    ):
+        session.rollback()
+        raise _in_flight(session, month, user_id)
+    session.commit()
+    return run
+
+
+def _in_open_user_run(run_id: int):
+    return (
+        select(ReportRun.id)
+        .where(
+            ReportRun.id == run_id,
+            ReportRun.scope == RunScope.USER,
+            ReportRun.state.in_(RUN_OPEN),
+        )
+        .exists()
+    )
+
+
+def _in_flight(session: Session, month: Month, user_id: int) -> RunConflict:
+    run = session.scalar(
+        select(ReportRun)
+        .join(Delivery, Delivery.run_id == ReportRun.id)
+        .where(Delivery.user_id == user_id, Delivery.month == str(month), Delivery.kind == KIND)
+    )
+    return RunConflict(run, f"This learner's report for {month.label} is being sent right now.")

@@ -1,0 +1,346 @@
+"""Delivery transitions: every change of a delivery's state is one function here.
+
+    pending ──claim──▶ sending ──mark_sent──▶ sent
+       ▲                  │ ──record_outcome──▶ failed | unknown | pending (retry later)
+       └──release─────────┘    (lease expired or worker stopped before the data went out)
+    pending ──settle──▶ skipped | failed      (decided before any SMTP work)
+    pending ──cancel──▶ cancelled             failed ──retry──▶ pending
+
+Each function commits at once, so what the ledger says is true even if the worker dies on the
+next line. A claim is fenced by its lease: a worker that outlived its lease finds the delivery
+claimed again by someone else with another lease, and may neither send nor record anything.
+"""
+
+import threading
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import bindparam
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from webapp.core.clock import utcnow
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.states import DELIVERY_RETAKEN
+from webapp.core.states import DeliveryKind
+from webapp.core.states import DeliveryState
+from webapp.core.states import RunState
+from webapp.infra import failpoints
+
+PENDING = DeliveryState.PENDING
+SENDING = DeliveryState.SENDING
+RELEASED_NOTE = "worker stopped before sending; queued again"
+CANCELLED_NOTE = "run cancelled by an admin"
+
+# Claims held by this process (delivery id -> lease), so an interrupted consumer can give
+# them back at once.
+_held: dict[int, datetime] = {}
+_held_lock = threading.Lock()
+# The lease each claim of this thread set: its fencing token.
+_mine = threading.local()
+
+
+# The per-message statements are built once: building an ORM UPDATE costs about 250 us,
+# executing a prebuilt one about 30 us (measured on SQLite), and there are four per message.
+_D = Delivery.__table__
+_R = ReportRun.__table__
+_CLAIM = (
+    update(_D)
+    .where(
+        _D.c.id == bindparam("did"),
+        _D.c.run_id == bindparam("rid"),
+        _D.c.state == PENDING,
+        (_D.c.next_attempt_at.is_(None)) | (_D.c.next_attempt_at <= bindparam("now")),
+    )
+    .values(
+        state=SENDING,
+        lease_until=bindparam("lease"),
+        attempts=_D.c.attempts + 1,
+        data_sent=False,
+        updated_at=bindparam("now"),
+    )
+)
+_HANDED_OVER = (
+    update(_D).where(_D.c.id == bindparam("did"), _D.c.state == SENDING).values(data_sent=True)
+)
+_HANDED_OVER_MINE = _HANDED_OVER.where(_D.c.lease_until == bindparam("lease"))
+# A "sent" may arrive after the reaper gave up on a slow worker and said "unknown": the
+# server's 250 is better knowledge, so it wins.
+_SENT_VALUES = dict(
+    state=DeliveryState.SENT,
+    lease_until=None,
+    updated_at=bindparam("now"),
+    sent_at=bindparam("now"),
+    smtp_code=bindparam("code"),
+    last_error=None,
+    sent_count=_D.c.sent_count + 1,
+    message=bindparam("message"),
+    message_sha256=bindparam("sha"),
+)
+_SENT = (
+    update(_D)
+    .where(_D.c.id == bindparam("did"), _D.c.state.in_((SENDING, DeliveryState.UNKNOWN)))
+    .values(**_SENT_VALUES)
+)
+_SENT_MINE = (
+    update(_D)
+    .where(
+        _D.c.id == bindparam("did"),
+        ((_D.c.state == SENDING) & (_D.c.lease_until == bindparam("lease")))
+        | (_D.c.state == DeliveryState.UNKNOWN),
+    )
+    .values(**_SENT_VALUES)
+)
+_BREAKER_RESET = (
+    update(_R)
+    .where(_R.c.id == bindparam("rid"), _R.c.consecutive_failures > 0)
+    .values(consecutive_failures=0)
+)
+
+
+class ClaimLost(Exception):
+    """The claim was taken back (reaper or shutdown) before the message was handed over."""
+
+
+def _my_leases() -> dict[int, datetime]:
+    if not hasattr(_mine, "leases"):
+        _mine.leases = {}
+    return _mine.leases
+
+
+def _forget_claim(delivery_id: int) -> None:
+    lease = _my_leases().pop(delivery_id, None)
+    with _held_lock:
+        if lease is None or _held.get(delivery_id) == lease:
+            _held.pop(delivery_id, None)
+
+
+def claim(session: Session, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
+    """pending → sending for this worker; True for exactly one of any number of callers."""
+    now = utcnow()
+    params = {
+        "did": delivery_id,
+        "rid": run_id,
+        "now": now,
+        "lease": now + timedelta(seconds=lease_seconds),
+    }
+    claimed = session.execute(_CLAIM, params).rowcount
+    session.commit()
+    if claimed == 1:
+        with _held_lock:
+            _held[delivery_id] = params["lease"]
+        _my_leases()[delivery_id] = params["lease"]
+    return claimed == 1
+
+
+def hand_over(session: Session, delivery_id: int) -> None:
+    """Record that the message is about to go out: from here a lost reply means "unknown".
+
+    Raises ClaimLost if the claim was taken back (and perhaps given to another worker since).
+    """
+    lease = _my_leases().get(delivery_id)
+    if lease is None:
+        marked = session.execute(_HANDED_OVER, {"did": delivery_id}).rowcount
+    else:
+        marked = session.execute(_HANDED_OVER_MINE, {"did": delivery_id, "lease": lease}).rowcount
+    session.commit()
+    if marked != 1:
+        raise ClaimLost(delivery_id)
+
+
+def mark_sent(
+    session: Session, delivery_id: int, run_id: int, code: int, message: bytes, sha: str
+) -> None:
+    """sending → sent with the server's reply and the bytes mailed; resets the run's breaker."""
+    params = {"did": delivery_id, "now": utcnow(), "code": code, "message": message, "sha": sha}
+    lease = _my_leases().get(delivery_id)
+    if lease is None:
+        session.execute(_SENT, params)
+    else:
+        session.execute(_SENT_MINE, {**params, "lease": lease})
+    session.execute(_BREAKER_RESET, {"rid": run_id})
+    session.commit()
+    _forget_claim(delivery_id)
+    failpoints.hit("after_commit")
+
+
+def record_outcome(session: Session, delivery_id: int, state: DeliveryState, **values) -> None:
+    """sending → failed, unknown or back to pending (a retry later); lets go of the claim."""
+    values.update(state=state, lease_until=None, updated_at=utcnow())
+    mine = Delivery.state == SENDING
+    lease = _my_leases().get(delivery_id)
+    if lease is not None:
+        mine = mine & (Delivery.lease_until == lease)
+    session.execute(update(Delivery).where(Delivery.id == delivery_id, mine).values(**values))
+    session.commit()
+    _forget_claim(delivery_id)
+
+
+def settle(
+    session: Session, delivery_id: int, run_id: int, state: DeliveryState, reason: str
+) -> None:
+    """pending → skipped or failed, decided before any SMTP work (no learner, bad address)."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.run_id == run_id, Delivery.state == PENDING)
+        .values(
+            state=state,
+            reason=reason,
+            last_error=reason if state == DeliveryState.FAILED else None,
+            updated_at=utcnow(),
+        )
+    )
+    session.commit()
+
+
+def defer(session: Session, delivery_ids: list[int], not_before: datetime) -> None:
+    """Keep pending deliveries from being tried (or re-driven by the reaper) before a time."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.state == PENDING)
+        .values(next_attempt_at=not_before)
+    )
+    session.commit()
+
+
+def release_held(session: Session) -> int:
+    """sending → pending for this process's claims not handed to SMTP yet (on SIGTERM)."""
+    with _held_lock:
+        held = dict(_held)
+        _held.clear()
+    released = 0
+    for delivery_id, lease in held.items():
+        released += session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.state == SENDING,
+                Delivery.lease_until == lease,
+                Delivery.data_sent.is_(False),
+            )
+            .values(
+                state=PENDING,
+                lease_until=None,
+                attempts=Delivery.attempts - 1,
+                last_error=RELEASED_NOTE,
+                updated_at=utcnow(),
+            )
+        ).rowcount
+    session.commit()
+    return released
+
+
+def release_expired(session: Session) -> tuple[int, int]:
+    """Expired claims: back to pending, or to unknown if the data may have reached SMTP.
+
+    Returns (released, unknown). updated_at is left as it was: the reaper's bookkeeping is not
+    progress, and the reaper's stall check reads progress from it.
+    """
+    expired = Delivery.state == SENDING, Delivery.lease_until < utcnow()
+    back = session.execute(
+        update(Delivery)
+        .where(*expired, Delivery.data_sent.is_(False))
+        .values(
+            state=PENDING,
+            lease_until=None,
+            updated_at=Delivery.updated_at,
+            last_error=RELEASED_NOTE,
+        )
+    ).rowcount
+    unknown = session.execute(
+        update(Delivery)
+        .where(*expired, Delivery.data_sent.is_(True))
+        .values(
+            state=DeliveryState.UNKNOWN,
+            lease_until=None,
+            updated_at=Delivery.updated_at,
+            last_error="worker stopped after the message was handed to the SMTP server; "
+            "it may have arrived. Use Resend to send it again.",
+        )
+    ).rowcount
+    session.commit()
+    return back, unknown
+
+
+def cancel_pending(session: Session, run_id: int) -> int:
+    """pending → cancelled for one run (the caller commits with the run's own change)."""
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run_id, Delivery.state == PENDING)
+        .values(state=DeliveryState.CANCELLED, reason=CANCELLED_NOTE, updated_at=utcnow())
+    ).rowcount
+
+
+def cancel_orphans(session: Session) -> int:
+    """pending → cancelled for claims of cancelled runs that came back after the cancel."""
+    cancelled_runs = select(ReportRun.id).where(ReportRun.state == RunState.CANCELLED)
+    count = session.execute(
+        update(Delivery)
+        .where(Delivery.state == PENDING, Delivery.run_id.in_(cancelled_runs))
+        .values(state=DeliveryState.CANCELLED, reason=CANCELLED_NOTE)
+    ).rowcount
+    session.commit()
+    return count
+
+
+def retry_failed(session: Session, run_id: int) -> int:
+    """failed → pending for one run, with a fresh count of attempts (uncommitted)."""
+    return session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run_id, Delivery.state == DeliveryState.FAILED)
+        .values(state=PENDING, attempts=0, next_attempt_at=None, reason=None, updated_at=utcnow())
+    ).rowcount
+
+
+def retake(session: Session, run_id: int, month: str, user_ids: list[int]) -> None:
+    """failed, cancelled or skipped → pending in a new run of the month (uncommitted)."""
+    now = utcnow()
+    for start in range(0, len(user_ids), 500):
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.month == month,
+                Delivery.kind == DeliveryKind.MONTHLY,
+                Delivery.user_id.in_(user_ids[start : start + 500]),
+                Delivery.state.in_(DELIVERY_RETAKEN),
+            )
+            .values(
+                run_id=run_id,
+                state=PENDING,
+                reason=None,
+                next_attempt_at=None,
+                lease_until=None,
+                updated_at=now,
+            ),
+        )
+
+
+def take_for_resend(session: Session, delivery: Delivery, run_id: int, not_in_flight) -> bool:
+    """Any state but sending → pending in a one-learner run: an admin's Send or Resend.
+
+    Compare-and-set on the state and run the caller saw, so of two Resends at once exactly
+    one wins; `not_in_flight` is a SQL condition that the delivery's run is not sending it.
+    """
+    taken = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery.id,
+            Delivery.state == delivery.state,
+            Delivery.run_id == delivery.run_id,
+            Delivery.state != SENDING,
+            not_in_flight,
+        )
+        .values(
+            run_id=run_id,
+            state=PENDING,
+            reason=None,
+            next_attempt_at=None,
+            lease_until=None,
+            attempts=0,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return taken == 1

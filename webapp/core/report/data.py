@@ -1,0 +1,113 @@
+"""One learner's monthly report as typed data: what the builder computes and the email shows.
+
+The JSON of the API is written from these by an explicit serializer (webapp/web/api/
+serializers.py), so a field added here never changes the public JSON by accident.
+"""
+
+from dataclasses import dataclass
+
+from webapp.core.months import Month
+
+
+@dataclass(frozen=True)
+class Learner:
+    """The learner a report is for."""
+
+    id: int
+    username: str
+    email: str | None
+    full_name: str | None
+    qualification: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Attempts, questions and correct answers over some attempts, and the average."""
+
+    attempts: int
+    questions: int
+    correct: int
+    average_percent: float
+
+
+@dataclass(frozen=True)
+class SubjectResult:
+    """The month's totals in one subject."""
+
+    subject_id: int
+    name: str
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class ChapterResult:
+    """The month's totals in one chapter."""
+
+    chapter_id: int
+    name: str
+    subject: str
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """One quiz attempt with its rank among every learner's best on that quiz this month."""
+
+    score_id: int
+    date: str  # ISO time, UTC
+    subject: str
+    chapter: str
+    quiz: str
+    quiz_id: int
+    scored: int
+    total: int
+    percent: float
+    rank: int
+    of: int
+
+
+@dataclass(frozen=True)
+class PreviousMonth:
+    """The month before, for the comparison."""
+
+    month: Month
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class Change:
+    """This month against the month before (only when both had attempts)."""
+
+    attempts: int
+    average_percent: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """A learner's report for one month."""
+
+    learner: Learner
+    month: Month
+    totals: Totals
+    subjects: list[SubjectResult]
+    chapters: list[ChapterResult]
+    attempts: list[AttemptResult]
+    days_active: int
+    previous: PreviousMonth
+    change: Change | None
+    first_month: bool
+    insights: list[str]
+    recommendations: list[str]
+
+    @property
+    def empty(self) -> bool:
+        """No attempts this month: the email encourages instead of reporting."""
+        return not self.attempts
+
+    @property
+    def month_label(self) -> str:
+        return self.month.label

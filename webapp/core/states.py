@@ -1,0 +1,75 @@
+"""Every name the ledger stores for a state, a scope, a role or a kind, and the sets they form.
+
+The enums are str-valued, so they compare equal to the strings in the database and in JSON.
+The transitions between states are in webapp/core/lifecycle/.
+"""
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    """Where a report run is: queued → running ⇄ paused → done, or cancelled / failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+RUN_STATES = tuple(RunState)
+# Still going: a month has at most one open all-learner run.
+RUN_OPEN = (RunState.QUEUED, RunState.RUNNING, RunState.PAUSED)
+# Workers may send for these; pause applies to them.
+RUN_ACTIVE = (RunState.QUEUED, RunState.RUNNING)
+# Closed for good or until an admin retries its failures.
+RUN_CLOSED = (RunState.DONE, RunState.CANCELLED, RunState.FAILED)
+
+
+class DeliveryState(StrEnum):
+    """Where one learner's report of one month is: pending → sending → sent | failed | …"""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+DELIVERY_STATES = tuple(DeliveryState)
+# Still to be decided: waiting for a worker, or claimed by one.
+DELIVERY_OPEN = (DeliveryState.PENDING, DeliveryState.SENDING)
+# Decided: the figures of a run are counted over these.
+DELIVERY_FINISHED = (
+    DeliveryState.SENT,
+    DeliveryState.FAILED,
+    DeliveryState.SKIPPED,
+    DeliveryState.UNKNOWN,
+    DeliveryState.CANCELLED,
+)
+# A new run of the month takes these over. Not sent, not in flight, and not of unknown
+# outcome: those are resent only by an admin's explicit Resend.
+DELIVERY_RETAKEN = (DeliveryState.FAILED, DeliveryState.CANCELLED, DeliveryState.SKIPPED)
+
+
+class RunScope(StrEnum):
+    """Whom a run mails: every learner, or one."""
+
+    ALL = "all"
+    USER = "user"
+
+
+class Role(StrEnum):
+    """What an account is on the platform."""
+
+    LEARNER = "user"
+    ADMIN = "admin"
+
+
+class DeliveryKind(StrEnum):
+    """What a delivery mails; a learner gets at most one of each kind a month."""
+
+    MONTHLY = "monthly"

@@ -1,0 +1,65 @@
+"""What views hand to the core: the request's database session, the app's settings and its
+runtime (key-value store, rate limiter), and ringing the queue for a committed run."""
+
+from flask import Flask
+from flask import current_app
+from flask import g
+from sqlalchemy.orm import Session
+from werkzeug.local import LocalProxy
+
+from webapp import enqueue
+from webapp.core import progress
+from webapp.core.models import ReportRun
+from webapp.infra.kvstore import KeyValueStore
+from webapp.infra.runtime import Runtime
+from webapp.infra.settings import Settings
+
+
+def runtime() -> Runtime:
+    """The current app's runtime."""
+    return current_app.extensions["runtime"]
+
+
+def settings() -> Settings:
+    """The current app's settings."""
+    return runtime().settings
+
+
+def store() -> KeyValueStore:
+    """The key-value store of progress snapshots and sign-in counts."""
+    return runtime().kv
+
+
+def get_session() -> Session:
+    """The session of the current app context, created on first use."""
+    if "db_session" not in g:
+        g.db_session = runtime().session()
+    return g.db_session
+
+
+db_session: Session = LocalProxy(get_session)  # type: ignore[assignment]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def ring(run: ReportRun) -> bool:
+    """Publish a committed run's first snapshot and enqueue it; False if the queue is down.
+
+    The run stands in the ledger either way: the reaper drives it once the queue is back.
+    """
+    progress.publish(store(), db_session, run)
+    try:
+        return enqueue.run(run)
+    finally:
+        # With an immediate queue (tests) the task ran here, in a session of its own.
+        db_session.expire_all()
+
+
+def init_app(app: Flask, app_runtime: Runtime) -> None:
+    """Give the app its runtime and close each context's session at teardown."""
+    app.extensions["runtime"] = app_runtime
+    app.teardown_appcontext(_close_session)
