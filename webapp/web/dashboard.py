@@ -22,6 +22,8 @@ from webapp.web.htmx import is_htmx
 from webapp.web.htmx import redirect_page
 from webapp.web.htmx import render
 from webapp.web.services import db_session
+from webapp.web.services import launch_all
+from webapp.web.services import launch_one
 from webapp.web.services import ring
 from webapp.web.services import settings
 from webapp.web.services import store
@@ -131,21 +133,9 @@ def start():
         return _start_response(form, 200, plan=_plan_view(plan), plan_learner=learner)
     try:
         if learner is None:
-            run = launch.start_all(
-                db_session,
-                month,
-                started_by_id=current_user.id,
-                mail_from=config.MAIL_FROM,
-                skip_empty=config.SKIP_EMPTY_REPORTS,
-            )
+            run = launch_all(month, current_user.id)
         else:
-            run = launch.start_one(
-                db_session,
-                month,
-                learner.id,
-                started_by_id=current_user.id,
-                mail_from=config.MAIL_FROM,
-            )
+            run = launch_one(month, learner.id, current_user.id)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.NoEmailAddress as exc:

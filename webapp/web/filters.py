@@ -100,21 +100,13 @@ def init_app(app: Flask) -> None:
     """Register the filters, the state names and the zone's name for templates."""
     # Templates compare states by these names, never by retyped strings.
     app.jinja_env.globals.update(
-        RunState=RunState,
-        DeliveryState=DeliveryState,
-        RunScope=RunScope,
-        RUN_ACTIVE=RUN_ACTIVE,
-        RUN_OPEN=RUN_OPEN,
-        DELIVERY_OPEN=DELIVERY_OPEN,
+        {name.__name__: name for name in (RunState, DeliveryState, RunScope)}
     )
-    app.jinja_env.filters.update(
-        localtime=localtime,
-        isotime=isotime,
-        number=number,
-        percent=percent,
-        duration=duration,
-        month_label=month_label,
+    app.jinja_env.globals.update(
+        RUN_ACTIVE=RUN_ACTIVE, RUN_OPEN=RUN_OPEN, DELIVERY_OPEN=DELIVERY_OPEN
     )
+    filters = (localtime, isotime, number, percent, duration, month_label)
+    app.jinja_env.filters.update({f.__name__: f for f in filters})
 
     @app.context_processor
     def _settings_and_zone():

@@ -22,8 +22,8 @@ from webapp.web.forms import SendForm
 from webapp.web.htmx import is_htmx
 from webapp.web.htmx import render
 from webapp.web.services import db_session
+from webapp.web.services import launch_one
 from webapp.web.services import ring
-from webapp.web.services import settings
 
 bp = Blueprint("learners", __name__, url_prefix="/learners")
 bp.before_request(require_admin)
@@ -96,13 +96,7 @@ def send(user_id: int):
     if not form.validate_on_submit():
         abort(400, "; ".join(e for errors in form.errors.values() for e in errors))
     try:
-        run = launch.start_one(
-            db_session,
-            form.month_value,
-            user.id,
-            started_by_id=current_user.id,
-            mail_from=settings().MAIL_FROM,
-        )
+        run = launch_one(form.month_value, user.id, current_user.id)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.NoEmailAddress as exc:

@@ -29,8 +29,8 @@ from webapp.web.errors import error_page
 from webapp.web.forms import ActionForm
 from webapp.web.htmx import is_htmx
 from webapp.web.services import db_session
+from webapp.web.services import launch_one
 from webapp.web.services import ring
-from webapp.web.services import settings
 from webapp.web.services import store
 
 bp = Blueprint("run_page", __name__)
@@ -255,13 +255,8 @@ def resend(delivery_id: int):
         abort(400, "The form could not be read; reload the page and try again.")
     old_run_id = delivery.run_id
     try:
-        run = launch.start_one(
-            db_session,
-            Month.parse(delivery.month, allow_future=True),
-            delivery.user_id,
-            started_by_id=current_user.id,
-            mail_from=settings().MAIL_FROM,
-        )
+        month = Month.parse(delivery.month, allow_future=True)
+        run = launch_one(month, delivery.user_id, current_user.id)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.LearnerNotFound as exc:

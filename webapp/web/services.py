@@ -1,5 +1,5 @@
 """What views hand to the core: the request's database session, the app's settings and its
-runtime (key-value store, rate limiter), and ringing the queue for a committed run."""
+runtime (key-value store, rate limiter); starting runs, and ringing the queue for them."""
 
 from flask import Flask
 from flask import current_app
@@ -8,8 +8,10 @@ from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
 from webapp import enqueue
+from webapp.core import launch
 from webapp.core import progress
 from webapp.core.models import ReportRun
+from webapp.core.months import Month
 from webapp.infra.kvstore import KeyValueStore
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import Settings
@@ -44,6 +46,25 @@ def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def launch_all(month: Month, started_by_id: int) -> ReportRun:
+    """Start the month's run for every learner (launch.RunConflict if one is going)."""
+    config = settings()
+    return launch.start_all(
+        db_session,
+        month,
+        started_by_id=started_by_id,
+        mail_from=config.MAIL_FROM,
+        skip_empty=config.SKIP_EMPTY_REPORTS,
+    )
+
+
+def launch_one(month: Month, user_id: int, started_by_id: int) -> ReportRun:
+    """Start a run that mails one learner's report (a resend when it was sent already)."""
+    return launch.start_one(
+        db_session, month, user_id, started_by_id=started_by_id, mail_from=settings().MAIL_FROM
+    )
 
 
 def ring(run: ReportRun) -> bool:

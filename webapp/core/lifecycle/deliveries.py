@@ -294,9 +294,20 @@ def retry_failed(session: Session, run_id: int) -> int:
     ).rowcount
 
 
+def _pending_in(run_id: int) -> dict:
+    """The values that put a delivery back to pending, as a fresh delivery of `run_id`."""
+    return {
+        "run_id": run_id,
+        "state": PENDING,
+        "reason": None,
+        "next_attempt_at": None,
+        "lease_until": None,
+        "updated_at": utcnow(),
+    }
+
+
 def retake(session: Session, run_id: int, month: str, user_ids: list[int]) -> None:
     """failed, cancelled or skipped → pending in a new run of the month (uncommitted)."""
-    now = utcnow()
     for start in range(0, len(user_ids), 500):
         session.execute(
             update(Delivery)
@@ -306,14 +317,7 @@ def retake(session: Session, run_id: int, month: str, user_ids: list[int]) -> No
                 Delivery.user_id.in_(user_ids[start : start + 500]),
                 Delivery.state.in_(DELIVERY_RETAKEN),
             )
-            .values(
-                run_id=run_id,
-                state=PENDING,
-                reason=None,
-                next_attempt_at=None,
-                lease_until=None,
-                updated_at=now,
-            ),
+            .values(_pending_in(run_id)),
         )
 
 
@@ -332,15 +336,7 @@ def take_for_resend(session: Session, delivery: Delivery, run_id: int, not_in_fl
             Delivery.state != SENDING,
             not_in_flight,
         )
-        .values(
-            run_id=run_id,
-            state=PENDING,
-            reason=None,
-            next_attempt_at=None,
-            lease_until=None,
-            attempts=0,
-            updated_at=utcnow(),
-        )
+        .values({**_pending_in(run_id), "attempts": 0})
         .execution_options(synchronize_session=False)
     ).rowcount
     return taken == 1

@@ -107,18 +107,19 @@ def _fetch_learners(session: Session, user_ids: list[int]) -> dict[int, Learner]
 def _fetch_attempts(session: Session, user_ids: list[int], month: Month) -> dict[int, list]:
     rows = session.execute(
         select(
-            Score.id,
             Score.user_id,
-            Score.quiz_id,
             Score.timestamp,
-            Score.total_scored,
-            Score.total_questions,
             PERCENT.label("pct"),
-            Quiz.name.label("quiz_name"),
             Chapter.id.label("chapter_id"),
-            Chapter.name.label("chapter_name"),
             Subject.id.label("subject_id"),
-            Subject.name.label("subject_name"),
+            # Named as AttemptResult names them: each row is most of an attempt already.
+            Score.id.label("score_id"),
+            Subject.name.label("subject"),
+            Chapter.name.label("chapter"),
+            Quiz.name.label("quiz"),
+            Score.quiz_id,
+            Score.total_scored.label("scored"),
+            Score.total_questions.label("total"),
         )
         .join(Quiz, Quiz.id == Score.quiz_id)
         .join(Chapter, Chapter.id == Quiz.chapter_id)
@@ -150,6 +151,10 @@ def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[
     return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4])) for r in rows}
 
 
+# The columns of an attempt row that are an AttemptResult's fields as they are.
+_ATTEMPT_COLUMNS = ("score_id", "subject", "chapter", "quiz", "quiz_id", "scored", "total")
+
+
 def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult]:
     own_best: dict[int, float] = {}
     for r in rows:
@@ -163,14 +168,8 @@ def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult
         others = quiz_best.get(r.quiz_id) or [own_best[r.quiz_id]]
         attempts.append(
             AttemptResult(
-                score_id=r.id,
+                **{name: getattr(r, name) for name in _ATTEMPT_COLUMNS},
                 date=r.timestamp.isoformat(),
-                subject=r.subject_name,
-                chapter=r.chapter_name,
-                quiz=r.quiz_name,
-                quiz_id=r.quiz_id,
-                scored=r.total_scored,
-                total=r.total_questions,
                 percent=round(pct, 2),
                 rank=_rank(others, own_best[r.quiz_id], pct),
                 of=len(others),

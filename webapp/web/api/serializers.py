@@ -101,6 +101,18 @@ def report_json(report: Report) -> dict:
     }
 
 
+def started_json(run: ReportRun, message: str, **extra) -> dict:
+    """202 to a start: the run's task_id to poll task-status with."""
+    return {
+        "message": message,
+        "task_id": run.task_id,
+        **extra,
+        "month_year": run.month,
+        # Accepted and queued, whatever a fast worker has done with it since.
+        "status": SEED_STATES[RunState.QUEUED],
+    }
+
+
 def plan_json(plan: Plan) -> dict:
     """A dry run: who would be mailed, and who skipped and why."""
     return {

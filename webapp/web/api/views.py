@@ -25,6 +25,8 @@ from webapp.core.tokens import user_for_token
 from webapp.web.api import serializers
 from webapp.web.extensions import csrf
 from webapp.web.services import db_session
+from webapp.web.services import launch_all
+from webapp.web.services import launch_one
 from webapp.web.services import ring
 from webapp.web.services import settings
 from webapp.web.services import store
@@ -107,34 +109,20 @@ def generate_all_monthly_reports():
     """Start the month's run for every learner who has no sent report yet."""
     data = _json_body()
     month = _month(data.get("month_year"))
-    config = settings()
     dry_run = data.get("dry_run", False)
     if not isinstance(dry_run, bool):
         # A string "true" must not start a real run by mistake.
         raise BadRequest("dry_run must be true or false.")
     if dry_run:
-        plan = launch.plan(db_session, month, skip_empty=config.SKIP_EMPTY_REPORTS)
+        plan = launch.plan(db_session, month, skip_empty=settings().SKIP_EMPTY_REPORTS)
         return jsonify(serializers.plan_json(plan))
     try:
-        run = launch.start_all(
-            db_session,
-            month,
-            started_by_id=g.api_user.id,
-            mail_from=config.MAIL_FROM,
-            skip_empty=config.SKIP_EMPTY_REPORTS,
-        )
+        run = launch_all(month, g.api_user.id)
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
-    return jsonify(
-        {
-            "message": f"Reports for {month.label} started: {run.total} learner(s) to mail.",
-            "task_id": run.task_id,
-            "month_year": str(month),
-            "status": "PENDING",
-            "total": run.total,
-        }
-    ), 202
+    message = f"Reports for {month.label} started: {run.total} learner(s) to mail."
+    return jsonify(serializers.started_json(run, message, total=run.total)), 202
 
 
 @bp.post("/generate-user-report")
@@ -144,13 +132,7 @@ def generate_user_report():
     user_id = _user_id(data.get("user_id"))
     month = _month(data.get("month_year"))
     try:
-        run = launch.start_one(
-            db_session,
-            month,
-            user_id,
-            started_by_id=g.api_user.id,
-            mail_from=settings().MAIL_FROM,
-        )
+        run = launch_one(month, user_id, g.api_user.id)
     except launch.LearnerNotFound as exc:
         raise NotFound(str(exc)) from None
     except launch.NoEmailAddress as exc:
@@ -158,15 +140,8 @@ def generate_user_report():
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
-    return jsonify(
-        {
-            "message": f"Report for {month.label} is being generated and mailed.",
-            "task_id": run.task_id,
-            "user_id": user_id,
-            "month_year": str(month),
-            "status": "PENDING",
-        }
-    ), 202
+    message = f"Report for {month.label} is being generated and mailed."
+    return jsonify(serializers.started_json(run, message, user_id=user_id)), 202
 
 
 @bp.get("/task-status/<task_id>")
