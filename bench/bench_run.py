@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 
-from tests.harness import free_port  # noqa: E402
-from tests.harness import start_consumer  # noqa: E402
+from tests.helpers.stack import free_port  # noqa: E402
+from tests.helpers.stack import start_consumer  # noqa: E402
 from webapp import enqueue  # noqa: E402
 from webapp.app import create_app  # noqa: E402
 from webapp.core import demo  # noqa: E402

@@ -4,9 +4,10 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ADMIN_EMAIL
-from tests.browser.conftest import LEARNER_PASSWORD
-from tests.browser.conftest import sign_in
+from tests.helpers.browser import sign_in
+from tests.helpers.factories import ADMIN_EMAIL
+from tests.helpers.factories import LEARNER_PASSWORD
+from tests.helpers.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +23,7 @@ def test_sign_in_refuses_wrong_password_and_learner_then_admits_admin(page: Page
     page.goto(stack.url("/learners"))
     expect(page).to_have_url(stack.url("/login?next=/learners"))
     page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(stack.url("/learners"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Learners")

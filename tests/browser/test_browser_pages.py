@@ -11,10 +11,10 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.browser.conftest import MONTH
-from tests.browser.conftest import sign_in
-from tests.browser.conftest import start_run
-from tests.browser.conftest import wait_for_state
+from tests.helpers.browser import sign_in
+from tests.helpers.browser import start_run
+from tests.helpers.browser import wait_for_state
+from tests.helpers.factories import MONTH
 from webapp.infra.capture import save_message
 
 pytestmark = pytest.mark.browser
@@ -24,6 +24,7 @@ _axe = Axe()
 
 
 def _check(page: Page, name: str, problems: list[str]) -> None:
+    """Add the page's serious axe violations and sideways overflow, at both widths, to problems."""
     shots = os.environ.get("QR_SHOTS")
     for label, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
@@ -43,7 +44,7 @@ def _check(page: Page, name: str, problems: list[str]) -> None:
     page.set_viewport_size({"width": 1440, "height": 900})
 
 
-def test_every_page_is_accessible(page: Page, stack):
+def test_every_page_is_accessible(page: Page, stack, smtp_server, tmp_path):
     problems: list[str] = []
     page.goto(stack.url("/login"))
     _check(page, "01-sign-in", problems)
@@ -88,8 +89,8 @@ def test_every_page_is_accessible(page: Page, stack):
     _check(page, "11-preview-text", problems)
 
     # The stack mails the test SMTP server; put what it received into the capture outbox.
-    for message in stack.smtp.messages[:3]:
-        save_message(stack.tmp_path / "outbox", message.mail_from, message.rcpt_tos, message.data)
+    for message in smtp_server.messages[:3]:
+        save_message(tmp_path / "outbox", message.mail_from, message.rcpt_tos, message.data)
     page.goto(stack.url("/outbox"))
     _check(page, "12-outbox", problems)
     page.locator("#outbox-messages tbody a").first.click()

@@ -8,42 +8,43 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.browser.conftest import ADMIN_EMAIL
-from tests.browser.conftest import MONTH
-from tests.browser.conftest import shot
-from tests.browser.conftest import sign_in
-from tests.browser.conftest import start_run
-from tests.browser.conftest import wait_for_state
-from tests.harness import wait_until
-from tests.smtp_server import FaultPlan
+from tests.helpers.browser import playwright_pause
+from tests.helpers.browser import shot
+from tests.helpers.browser import sign_in
+from tests.helpers.browser import start_run
+from tests.helpers.browser import wait_for_state
+from tests.helpers.factories import ADMIN_EMAIL
+from tests.helpers.factories import MONTH
+from tests.helpers.smtp import FaultPlan
+from tests.helpers.smtp import SmtpTestServer
+from tests.helpers.waiting import eventually
+from tests.helpers.waiting import settled
+from tests.helpers.waiting import stays_true
 from webapp.core.models import Delivery
 
 pytestmark = pytest.mark.browser
 
 
-def _recipients(stack) -> list[str]:
-    return [m.rcpt_tos[0] for m in stack.smtp.messages]
+def _recipients(smtp: SmtpTestServer) -> list[str]:
+    """Who the messages at the server went to, in order."""
+    return [m.rcpt_tos[0] for m in smtp.messages]
 
 
-def _settled(stack, seconds: float = 1.0) -> int:
+def _settled(smtp: SmtpTestServer, seconds: float = 1.0) -> int:
     """The message count once nothing more has arrived for `seconds`."""
-    while True:
-        before = len(stack.smtp.messages)
-        time.sleep(seconds)
-        if len(stack.smtp.messages) == before:
-            return before
+    return settled(lambda: len(smtp.messages), quiet=seconds)
 
 
-def test_dry_run_then_the_bar_reaches_100_and_the_poll_stops(page: Page, make_stack):
+def test_dry_run_then_the_bar_reaches_100_and_the_poll_stops(page: Page, make_stack, smtp_server):
     stack = make_stack(extra_learners=40)
-    stack.smtp.plan = FaultPlan(sleep_in_data={"*": 0.03})  # long enough to watch it move
+    smtp_server.plan = FaultPlan(sleep_in_data={"*": 0.03})  # long enough to watch it move
     sign_in(page, stack)
     page.get_by_label("Month").fill(MONTH)
     page.get_by_role("button", name="Dry run first").click()
     summary = page.locator(".dry-run-summary")
     expect(summary).to_have_text("45 would be mailed, 1 would be skipped. Nothing has been sent.")
     expect(page.locator(".dry-run")).to_contain_text("Nadia Nomail — no email address on file")
-    assert stack.smtp.messages == []
+    assert smtp_server.messages == []
 
     polls: list[float] = []
     page.on("request", lambda r: polls.append(time.monotonic()) if "/progress" in r.url else None)
@@ -55,32 +56,38 @@ def test_dry_run_then_the_bar_reaches_100_and_the_poll_stops(page: Page, make_st
     expect(page.locator("#progress-text")).to_have_text("45 of 45 finished (100 %)")
     assert polls, "the page never polled while the run was going"
     after_final = len(polls)
-    page.wait_for_timeout(3000)
+    stays_true(
+        lambda: len(polls) == after_final,
+        seconds=3,
+        interval=0.25,
+        message="the poll went on after the final state was shown",
+        pause=playwright_pause(page),
+    )
     assert len(polls) == after_final, "the poll went on after the final state was shown"
     # The deliveries list reloaded itself when the counts moved.
     expect(page.locator("#deliveries")).to_contain_text("45 reports")
     expect(page.locator("#deliveries tbody .badge-good").first).to_contain_text("Sent")
-    assert len(stack.smtp.messages) == 45
+    assert len(smtp_server.messages) == 45
 
 
-def test_resend_one_report_double_clicked_sends_exactly_one_more(page: Page, stack):
+def test_resend_one_report_double_clicked_sends_exactly_one_more(page: Page, stack, smtp_server):
     sign_in(page, stack)
     start_run(page)
     wait_for_state(page, "done")
-    before = _settled(stack, 0.5)
+    before = _settled(smtp_server, 0.5)
     assert before == 5
 
     row = page.locator("tr", has_text="Priya Raman")
     row.get_by_role("button", name="Resend to Priya Raman").dblclick()
     expect(page.locator("tr", has_text="Priya Raman")).to_contain_text("now in run #2")
     shot(page, "23-run-after-resend")
-    wait_until(lambda: len(stack.smtp.messages) > before, timeout=10)
-    assert _settled(stack) == before + 1
-    assert _recipients(stack).count("priya.raman@example.test") == 2
+    eventually(lambda: len(smtp_server.messages) > before, timeout=10)
+    assert _settled(smtp_server) == before + 1
+    assert _recipients(smtp_server).count("priya.raman@example.test") == 2
 
 
-def test_retry_failed_after_a_550_is_fixed(page: Page, stack):
-    stack.smtp.plan = FaultPlan(rcpt={"lena.fischer@example.test": "550 5.1.1 No such user"})
+def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
+    smtp_server.plan = FaultPlan(rcpt={"lena.fischer@example.test": "550 5.1.1 No such user"})
     sign_in(page, stack)
     start_run(page)
     wait_for_state(page, "done")
@@ -91,41 +98,43 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack):
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Lena Fischer")
     expect(row).to_contain_text("mailbox unavailable (550 5.1.1 No such user)")
-    assert "lena.fischer@example.test" not in _recipients(stack)
+    assert "lena.fischer@example.test" not in _recipients(smtp_server)
     shot(page, "22-run-failed-filter")
 
-    stack.smtp.plan = FaultPlan()
+    smtp_server.plan = FaultPlan()
     page.get_by_role("button", name="Retry failed (1)").click()
     wait_for_state(page, "done")
     expect(failed).to_contain_text("0")
     expect(page.locator("#run-progress .count", has_text="Sent")).to_contain_text("5")
-    wait_until(lambda: "lena.fischer@example.test" in _recipients(stack), timeout=10)
-    assert _settled(stack, 0.5) == 5
+    eventually(lambda: "lena.fischer@example.test" in _recipients(smtp_server), timeout=10)
+    assert _settled(smtp_server, 0.5) == 5
 
 
-def test_cancel_a_running_run_stops_sending(page: Page, make_stack):
+def test_cancel_a_running_run_stops_sending(page: Page, make_stack, smtp_server, ledger):
     stack = make_stack(extra_learners=30)
-    stack.smtp.plan = FaultPlan(sleep_in_data={"*": 0.25})  # about 9 s for the whole run
+    smtp_server.plan = FaultPlan(sleep_in_data={"*": 0.25})  # about 9 s for the whole run
     sign_in(page, stack)
     start_run(page)
     wait_for_state(page, "running")
-    wait_until(lambda: len(stack.smtp.messages) >= 2, timeout=15)
+    eventually(lambda: len(smtp_server.messages) >= 2, timeout=15)
     shot(page, "20-run-going")
     page.get_by_role("button", name="Cancel run").click()
     wait_for_state(page, "cancelled")
     expect(page.locator("#run-progress .notice")).to_contain_text("Run cancelled")
     shot(page, "21-run-cancelled")
-    sent = _settled(stack)
+    sent = _settled(smtp_server)
     assert 2 <= sent < 35
-    recipients = _recipients(stack)
+    recipients = _recipients(smtp_server)
     assert len(recipients) == len(set(recipients))  # nobody mailed twice
-    with stack.session() as s:
+    with ledger.session() as s:
         states = s.scalars(select(Delivery.state)).all()
     assert states.count("sent") == sent
     assert states.count("cancelled") == 35 - sent
 
 
-def test_preview_shows_the_learners_figures_and_a_test_goes_to_me(page: Page, stack):
+def test_preview_shows_the_learners_figures_and_a_test_goes_to_me(
+    page: Page, stack, smtp_server, ledger
+):
     sign_in(page, stack)
     page.get_by_role("link", name="Learners").click()
     page.get_by_label("Name or email").fill("priya")
@@ -143,8 +152,8 @@ def test_preview_shows_the_learners_figures_and_a_test_goes_to_me(page: Page, st
 
     page.get_by_role("button", name="Send a test to me").click()
     expect(page.locator("#test-result")).to_contain_text("was sent to admin@example.test")
-    [message] = stack.smtp.wait_for(1)
+    [message] = smtp_server.wait_for(1)
     assert message.rcpt_tos == [ADMIN_EMAIL]
     assert message.email["Subject"] == "[Test] Your quiz report — December 2024"
-    with stack.session() as s:
+    with ledger.session() as s:
         assert s.scalars(select(Delivery)).all() == []  # the learner's ledger is untouched

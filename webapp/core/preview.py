@@ -16,9 +16,9 @@ from webapp.core.mail.mime import build_message
 from webapp.core.mail.mime import mail_domain
 from webapp.core.mail.mime import parse_message
 from webapp.core.mail.render import render_report
-from webapp.core.mail.smtp import MailError
 from webapp.core.mail.smtp import SmtpSession
-from webapp.core.mail.smtp import SmtpSettings
+from webapp.core.mail.smtp_errors import MailError
+from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.models import Delivery
 from webapp.core.models import User
 from webapp.core.months import Month

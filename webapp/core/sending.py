@@ -24,12 +24,12 @@ from webapp.core.lifecycle import runs
 from webapp.core.mail.mime import InvalidAddressError
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.render import render_report
-from webapp.core.mail.smtp import MailError
-from webapp.core.mail.smtp import PermanentRecipientError
-from webapp.core.mail.smtp import RunStoppingError
 from webapp.core.mail.smtp import SmtpSession
-from webapp.core.mail.smtp import SmtpSettings
-from webapp.core.mail.smtp import UnknownOutcomeError
+from webapp.core.mail.smtp_errors import MailError
+from webapp.core.mail.smtp_errors import PermanentRecipientError
+from webapp.core.mail.smtp_errors import RunStoppingError
+from webapp.core.mail.smtp_errors import UnknownOutcomeError
+from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.months import Month

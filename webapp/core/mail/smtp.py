@@ -1,9 +1,5 @@
-"""SMTP delivery over one reused connection, with every failure sorted into what to do next.
-
-The four error classes tell the worker what to do: retry later (TransientMailError), give up on
-this one learner (PermanentRecipientError), pause the whole run (RunStoppingError), or leave it to
-a person because the message may already have been delivered (UnknownOutcomeError).
-"""
+"""SMTP delivery over one reused connection; every failure leaves as a classified MailError
+(webapp/core/mail/smtp_errors.py)."""
 
 import functools
 import re
@@ -11,233 +7,17 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
 from email.utils import parseaddr
 
-from webapp.infra.settings import Settings
-from webapp.infra.settings import default_smtp_security
-
-SECURITY_MODES = ("starttls", "ssl", "none")
-
-# Replies that mean our credentials or the server's auth policy are wrong: no learner can be
-# mailed until someone fixes the settings, whatever step they come at.
-_AUTH_CODES = {530, 534, 535, 538}
-
-_REPLY_WORDS = {
-    421: "the server is closing the connection",
-    450: "mailbox temporarily unavailable",
-    451: "the server had a local error, try again later",
-    452: "the server is out of storage",
-    454: "temporary authentication or TLS failure",
-    455: "the server cannot take the parameters now",
-    500: "command not understood",
-    501: "syntax error in parameters",
-    502: "command not implemented",
-    503: "bad sequence of commands",
-    504: "parameter not implemented",
-    521: "the server does not accept mail",
-    530: "authentication required",
-    534: "authentication mechanism too weak",
-    535: "authentication failed",
-    538: "encryption required for authentication",
-    550: "mailbox unavailable",
-    551: "user not local",
-    552: "mailbox full or too many recipients",
-    553: "mailbox name not allowed",
-    554: "transaction failed",
-    555: "address parameters not recognised",
-    556: "the domain does not accept mail",
-}
-
-_STEP_WORDS = {
-    "connect": "connecting",
-    "helo": "at EHLO",
-    "tls": "at STARTTLS",
-    "auth": "at login",
-    "mail": "at MAIL FROM",
-    "rcpt": "at RCPT TO",
-    "data": "at DATA",
-    "send": "while sending the message",
-    "reply": "after the message was sent",
-}
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to reach the SMTP server; repr never shows the password."""
-
-    server: str
-    port: int
-    username: str = ""
-    password: str = field(default="", repr=False)
-    security: str = "starttls"
-    timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.security not in SECURITY_MODES:
-            raise ValueError(
-                f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {self.security!r}"
-            )
-        if not self.timeout or self.timeout <= 0:
-            raise ValueError("SMTP_TIMEOUT must be a positive number of seconds")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "SmtpSettings":
-        """The SMTP_* settings of the product."""
-        port = int(settings.SMTP_PORT or 25)
-        return cls(
-            server=settings.SMTP_SERVER or "127.0.0.1",
-            port=port,
-            username=settings.SMTP_USERNAME or "",
-            password=settings.SMTP_PASSWORD or "",
-            security=(settings.SMTP_SECURITY or default_smtp_security(port)).strip().lower(),
-            timeout=float(settings.SMTP_TIMEOUT or 30.0),
-        )
-
-    @property
-    def address(self) -> str:
-        """host:port, as the error messages show it."""
-        return f"{self.server}:{self.port}"
-
-
-class MailError(Exception):
-    """A delivery failed; `reason` is for people, `code` is the SMTP reply code if any."""
-
-    def __init__(self, reason: str, code: int | None = None, step: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-        self.step = step
-
-    def __str__(self) -> str:
-        return self.reason
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(reason={self.reason!r}, code={self.code!r})"
-
-
-class TransientMailError(MailError):
-    """Nothing was delivered and it may work later: retry on a fresh connection."""
-
-
-class PermanentRecipientError(MailError):
-    """The server refused this one message or recipient for good: never retry it."""
-
-
-class RunStoppingError(MailError):
-    """Settings or server policy block every message (auth, sender, TLS): pause the run."""
-
-
-class UnknownOutcomeError(MailError):
-    """The connection was lost after the whole message was sent: it may have been delivered."""
-
-
-def describe_smtp_reply(code: int | None, text: str | bytes = "") -> str:
-    """Words for an SMTP reply, e.g. 'mailbox unavailable (550 5.1.1 no such user)'."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    if len(text) > 200:
-        text = text[:197] + "..."
-    if code is None or code < 0:
-        return f"unreadable reply from the server ({text})" if text else "no reply from the server"
-    words = _REPLY_WORDS.get(code)
-    if words is None:
-        words = {2: "accepted", 3: "waiting for more", 4: "temporary failure"}.get(
-            code // 100, "permanent failure"
-        )
-    return f"{words} ({code} {text})" if text else f"{words} ({code})"
-
-
-def reply_error(step: str, code: int, text: str | bytes, settings: SmtpSettings) -> MailError:
-    """The error class an unwanted reply at this step calls for (RFC 5321 reply classes)."""
-    reason = describe_smtp_reply(code, text)
-    if code in _AUTH_CODES:
-        return RunStoppingError(reason, code, step)
-    if 400 <= code < 500 or (step == "rcpt" and code == 552):
-        # RFC 5321 4.5.3.1.10: 552 at RCPT (too many recipients) is to be treated as temporary.
-        return TransientMailError(reason, code, step)
-    if not 500 <= code < 600:
-        return TransientMailError(f"unexpected reply {_STEP_WORDS[step]}: {reason}", code, step)
-    if step == "rcpt":
-        return PermanentRecipientError(reason, code, step)
-    if step in ("data", "reply"):
-        return PermanentRecipientError(f"the server rejected the message: {reason}", code, step)
-    if step == "mail":
-        return RunStoppingError(f"the server refused the sender address: {reason}", code, step)
-    if step == "tls":
-        return RunStoppingError(f"STARTTLS refused by {settings.address}: {reason}", code, step)
-    # connect, helo: the server will not talk to us at all.
-    return RunStoppingError(f"{settings.address} refused the session: {reason}", code, step)
-
-
-def network_error(exc: OSError, step: str, settings: SmtpSettings) -> MailError:
-    """Words and class for a socket or TLS failure at a step before the message was sent."""
-    where = settings.address
-    cause = _root_cause(exc)
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return RunStoppingError(
-            f"the TLS certificate of {settings.server} could not be verified "
-            f"({cause.verify_message})",
-            None,
-            step,
-        )
-    if isinstance(cause, ssl.SSLError) and not isinstance(
-        cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
-    ):
-        return RunStoppingError(
-            f"TLS with {where} failed ({cause.reason or cause}); check SMTP_SECURITY and the port",
-            None,
-            step,
-        )
-    if isinstance(cause, ConnectionRefusedError):
-        return TransientMailError(f"connection refused by {where}", None, step)
-    if isinstance(cause, TimeoutError):
-        if step == "connect":
-            return TransientMailError(
-                f"timed out after {settings.timeout:g} s connecting to {where}", None, step
-            )
-        return TransientMailError(
-            f"timed out after {settings.timeout:g} s waiting for the server ({_STEP_WORDS[step]})",
-            None,
-            step,
-        )
-    if isinstance(cause, socket.gaierror):
-        return TransientMailError(
-            f"could not resolve {settings.server} ({cause.strerror or cause})", None, step
-        )
-    if isinstance(cause, smtplib.SMTPServerDisconnected):
-        return TransientMailError(f"{where} closed the connection {_STEP_WORDS[step]}", None, step)
-    return TransientMailError(
-        f"network error with {where} {_STEP_WORDS[step]} ({_os_words(cause)})", None, step
-    )
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    # smtplib turns socket errors into SMTPServerDisconnected inside `except OSError`, so the
-    # real reason (a timeout, a reset) is the context it was raised in.
-    seen = exc
-    while isinstance(seen, smtplib.SMTPServerDisconnected) and seen.__context__ is not None:
-        seen = seen.__context__
-    return seen
-
-
-def _os_words(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
-def _lost_reply_error(exc: OSError, settings: SmtpSettings) -> UnknownOutcomeError:
-    cause = _root_cause(exc)
-    if isinstance(cause, TimeoutError):
-        what = f"timed out after {settings.timeout:g} s waiting for the server's reply"
-    elif isinstance(cause, smtplib.SMTPServerDisconnected):
-        what = "the server closed the connection without a reply"
-    else:
-        what = f"the connection was lost ({_os_words(cause)})"
-    return UnknownOutcomeError(
-        f"{what} after the whole message was sent; it may have been delivered", None, "reply"
-    )
+from webapp.core.mail.smtp_errors import MailError
+from webapp.core.mail.smtp_errors import PermanentRecipientError
+from webapp.core.mail.smtp_errors import RunStoppingError
+from webapp.core.mail.smtp_errors import UnknownOutcomeError
+from webapp.core.mail.smtp_errors import describe_smtp_reply
+from webapp.core.mail.smtp_errors import lost_reply_error
+from webapp.core.mail.smtp_errors import network_error
+from webapp.core.mail.smtp_errors import reply_error
+from webapp.core.mail.smtp_settings import SmtpSettings
 
 
 @functools.cache
@@ -484,11 +264,11 @@ class SmtpSession:
             raise
         except smtplib.SMTPResponseException as exc:
             if step == "reply":
-                raise _lost_reply_error(exc, s) from exc
+                raise lost_reply_error(exc, s) from exc
             raise reply_error(step, exc.smtp_code, exc.smtp_error, s) from exc
         except OSError as exc:
             if step == "reply":
-                raise _lost_reply_error(exc, s) from exc
+                raise lost_reply_error(exc, s) from exc
             raise network_error(exc, step, s) from exc
         if 200 <= code < 300:
             return code, text.decode("utf-8", "replace")

@@ -1,0 +1,52 @@
+"""Playwright helpers of the browser tests: signing in, starting a run, waiting for its state,
+and screenshots for looking at (never for asserting)."""
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page
+from playwright.sync_api import expect
+
+from tests.helpers.factories import ADMIN_EMAIL
+from tests.helpers.factories import MONTH
+from tests.helpers.factories import PASSWORD
+from tests.helpers.stack import Stack
+
+
+def sign_in(page: Page, stack: Stack, email: str = ADMIN_EMAIL, password: str = PASSWORD):
+    """Sign in through the real form."""
+    page.goto(stack.url("/login"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def start_run(page: Page, month: str = MONTH) -> None:
+    """Start an all-learner run from the overview and land on its page."""
+    page.get_by_label("Month").fill(month)
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url("**/runs/*")
+
+
+def wait_for_state(page: Page, state: str = "done", timeout: float = 20_000) -> None:
+    """Wait until the progress component shows this run state."""
+    expect(page.locator("#run-progress")).to_have_attribute("data-state", state, timeout=timeout)
+
+
+def playwright_pause(page: Page):
+    """A pause for waiting.eventually/stays_true that keeps the page's events flowing (a
+    plain sleep would hold back Playwright's event callbacks in the sync API)."""
+    return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
+def shot(page: Page, name: str) -> None:
+    """With QR_SHOTS=<dir>, save this page at 1440 and 390 px (for looking, not asserting)."""
+    folder = os.environ.get("QR_SHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for label, width, height in (("wide", 1440, 900), ("phone", 390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(250)  # let the page reflow at the new width before the picture
+        page.screenshot(path=f"{folder}/{name}-{label}.png", full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})

@@ -1,0 +1,122 @@
+"""Reports built by hand (no database): the dataclasses the renderer and insights take."""
+
+import dataclasses
+
+from webapp.core.months import Month
+from webapp.core.report.data import AttemptResult
+from webapp.core.report.data import Change
+from webapp.core.report.data import ChapterResult
+from webapp.core.report.data import Learner
+from webapp.core.report.data import PreviousMonth
+from webapp.core.report.data import Report
+from webapp.core.report.data import SubjectResult
+from webapp.core.report.data import Totals
+from webapp.core.report.insights import insights_for
+
+DEC = Month(2024, 12)
+NOV = Month(2024, 11)
+CHANGE = Change(attempts=2, average_percent=3.0)
+
+
+def totals(attempts: int, questions: int, correct: int, average: float) -> Totals:
+    """Totals by keyword."""
+    return Totals(attempts=attempts, questions=questions, correct=correct, average_percent=average)
+
+
+def attempt_of_ten(score_id, date, subject, chapter, quiz, quiz_id, scored, rank, of):
+    """One attempt at a quiz of ten questions."""
+    return AttemptResult(
+        score_id=score_id,
+        date=date,
+        subject=subject,
+        chapter=chapter,
+        quiz=quiz,
+        quiz_id=quiz_id,
+        scored=scored,
+        total=10,
+        percent=scored * 10.0,
+        rank=rank,
+        of=of,
+    )
+
+
+def with_insights(report: Report) -> Report:
+    """The report with the insights and recommendations the product writes for it."""
+    insights, recommendations = insights_for(report)
+    return dataclasses.replace(report, insights=insights, recommendations=recommendations)
+
+
+def make_report(subject_name: str = "Mathematics", **user) -> Report:
+    """Alice's December 2024: three quizzes in Mathematics and Physics, up on November."""
+    learner = {
+        "id": 7,
+        "username": "alice",
+        "email": "alice@example.test",
+        "full_name": "Alice Able",
+        "qualification": "B.Sc.",
+        **user,
+    }
+    report = Report(
+        learner=Learner(**learner),
+        month=DEC,
+        totals=totals(3, 30, 20, 66.67),
+        subjects=[
+            SubjectResult(subject_id=1, name=subject_name, totals=totals(2, 20, 17, 85.0)),
+            SubjectResult(subject_id=2, name="Physics", totals=totals(1, 10, 3, 30.0)),
+        ],
+        attempts=[
+            attempt_of_ten(
+                11, "2024-12-02T10:00:00", "Mathematics", "Algebra", "Quadratics", 1, 9, 1, 12
+            ),
+            attempt_of_ten(
+                12, "2024-12-09T18:30:00", "Mathematics", "Geometry", "Triangles", 2, 8, 2, 3
+            ),
+            attempt_of_ten(13, "2024-12-31T23:59:59", "Physics", "Optics", "Lenses", 3, 3, 4, 4),
+        ],
+        chapters=[
+            ChapterResult(1, "Algebra", "Mathematics", totals(1, 10, 9, 90.0)),
+            ChapterResult(2, "Geometry", "Mathematics", totals(1, 10, 8, 80.0)),
+            ChapterResult(3, "Optics", "Physics", totals(1, 10, 3, 30.0)),
+        ],
+        days_active=3,
+        previous=PreviousMonth(month=NOV, totals=totals(2, 20, 10, 50.0)),
+        change=Change(attempts=1, average_percent=16.67),
+        first_month=False,
+        insights=[],
+        recommendations=[],
+    )
+    return with_insights(report)
+
+
+def make_empty_report() -> Report:
+    """Alice's December 2024 without a quiz (after two in November)."""
+    report = dataclasses.replace(
+        make_report(),
+        totals=totals(0, 0, 0, 0.0),
+        subjects=[],
+        attempts=[],
+        chapters=[],
+        days_active=0,
+        change=None,
+    )
+    return with_insights(report)
+
+
+def make_biology_report(change: Change | None = CHANGE, first_month: bool = False) -> Report:
+    """Bea's December 2024 without insights: six Biology quizzes at 75 % on five days."""
+    return Report(
+        learner=Learner(1, "bea", "bea@example.test", "Bea", None),
+        month=DEC,
+        totals=totals(6, 60, 45, 75.0),
+        subjects=[SubjectResult(1, "Biology", Totals(6, 60, 45, 75.0))],
+        chapters=[],
+        attempts=[
+            AttemptResult(1, "2024-12-01T10:00:00", "Biology", "Cells", "Q", 1, 45, 60, 75.0, 1, 1)
+        ],
+        days_active=5,
+        previous=PreviousMonth(month=NOV, totals=Totals(4, 40, 29, 72.0)),
+        change=change,
+        first_month=first_month,
+        insights=[],
+        recommendations=[],
+    )

@@ -1,0 +1,181 @@
+"""The ledger's rules, one at a time: claims, outcomes, run control, the reaper."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy import update
+
+from tests.helpers.factories import make_user
+from webapp.core import actions
+from webapp.core import launch
+from webapp.core.clock import utcnow
+from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import runs
+from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
+from webapp.core.months import Month
+from webapp.core.states import DeliveryState
+from webapp.web.services import get_session
+
+MONTH = Month(2024, 12)
+FROM = "Quiz Reports <reports@quiz.example>"
+
+
+def delivery(session, did) -> Delivery:
+    """The delivery as the database has it now."""
+    return session.get(Delivery, did, populate_existing=True)
+
+
+def test_a_delivery_is_claimed_once(session, run_of_three):
+    run, ids, _ = run_of_three
+    assert deliveries.claim(session, ids[0], run.id, 60) is True
+    assert deliveries.claim(session, ids[0], run.id, 60) is False
+    d = delivery(session, ids[0])
+    assert d.state == "sending" and d.attempts == 1 and d.lease_until > utcnow()
+
+
+def test_claim_of_another_runs_delivery_fails(session, run_of_three):
+    run, ids, _ = run_of_three
+    assert deliveries.claim(session, ids[0], run.id + 99, 60) is False
+
+
+def test_released_claim_cannot_be_handed_over(session, run_of_three):
+    run, ids, _ = run_of_three
+    deliveries.claim(session, ids[0], run.id, 60)
+    assert deliveries.release_held(session) == 1
+    d = delivery(session, ids[0])
+    assert d.state == "pending" and d.attempts == 0
+    with pytest.raises(deliveries.ClaimLost):
+        deliveries.hand_over(session, ids[0])
+
+
+def test_reaper_gives_back_expired_claims_or_marks_them_unknown(app, session, run_of_three):
+    run, ids, _ = run_of_three
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.claim(session, ids[1], run.id, 60)
+    deliveries.hand_over(session, ids[1])
+    past = utcnow() - timedelta(seconds=1)
+    session.execute(update(Delivery).values(lease_until=past).where(Delivery.id.in_(ids[:2])))
+    session.commit()
+    assert deliveries.release_expired(session) == (1, 1)
+    assert delivery(session, ids[0]).state == "pending"
+    unknown = delivery(session, ids[1])
+    assert unknown.state == "unknown" and "Resend" in unknown.last_error
+
+
+def test_late_250_turns_unknown_into_sent(session, run_of_three):
+    run, ids, _ = run_of_three
+    deliveries.claim(session, ids[0], run.id, 60)
+    session.execute(update(Delivery).where(Delivery.id == ids[0]).values(state="unknown"))
+    session.commit()
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    assert delivery(session, ids[0]).state == "sent"
+
+
+def test_run_closes_when_nothing_is_open(session, run_of_three):
+    run, ids, _ = run_of_three
+    for did in ids:
+        deliveries.claim(session, did, run.id, 60)
+        deliveries.mark_sent(session, did, run.id, 250, b"x", "0" * 64)
+    assert runs.close_if_complete(session, run.id) is True
+    closed = session.get(ReportRun, run.id, populate_existing=True)
+    assert (closed.state, closed.sent, closed.total) == ("done", 3, 3)
+    assert runs.close_if_complete(session, run.id) is False
+
+
+def test_circuit_breaker_trips_at_threshold_and_a_send_resets_it(session, run_of_three):
+    run, ids, _ = run_of_three
+    assert runs.note_failure(session, run.id, 3) is False
+    assert runs.note_failure(session, run.id, 3) is False
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    assert session.get(ReportRun, run.id, populate_existing=True).consecutive_failures == 0
+    assert [runs.note_failure(session, run.id, 3) for _ in range(3)] == [False, False, True]
+
+
+def test_cancel_keeps_sent_and_cancels_the_rest(session, run_of_three):
+    run, ids, _ = run_of_three
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
+    assert actions.cancel(session, run) == 2
+    states = [delivery(session, d).state for d in ids]
+    assert states == ["sent", "cancelled", "cancelled"]
+    assert (run.state, run.sent, run.cancelled) == ("cancelled", 1, 2)
+    with pytest.raises(actions.RunStateError):
+        actions.cancel(session, run)
+
+
+def test_pause_resume_and_retry_failed(session, run_of_three):
+    run, ids, _ = run_of_three
+    actions.pause(session, run)
+    assert runs.state_of(session, run.id) == "paused"
+    with pytest.raises(actions.RunStateError):
+        actions.pause(session, run)
+    actions.resume(session, run)
+    assert runs.state_of(session, run.id) == "running"
+    deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.record_outcome(
+        session, ids[0], DeliveryState.FAILED, last_error="mailbox unavailable (550)"
+    )
+    assert actions.retry_failed(session, run) == 1
+    assert delivery(session, ids[0]).state == "pending"
+
+
+def test_two_starts_of_one_month_at_once_create_one_run(app):
+    with app.app_context():
+        s = get_session()
+        for _ in range(5):
+            make_user(s)
+        s.commit()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def start():
+        with app.app_context():
+            barrier.wait()
+            try:
+                launch.start_all(get_session(), MONTH, mail_from=FROM)
+                outcomes.append("started")
+            except launch.RunConflict:
+                outcomes.append("conflict")
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "started"]
+    with app.app_context():
+        s = get_session()
+        assert len(s.scalars(select(ReportRun)).all()) == 1
+        assert len(s.scalars(select(Delivery)).all()) == 5
+
+
+def test_second_resend_while_first_is_queued_is_a_conflict(session):
+    learner = make_user(session)
+    session.commit()
+    first = launch.start_one(session, MONTH, learner.id, mail_from=FROM)
+    with pytest.raises(launch.RunConflict) as exc:
+        launch.start_one(session, MONTH, learner.id, mail_from=FROM)
+    assert exc.value.run.id == first.id
+    assert len(session.scalars(select(ReportRun)).all()) == 1
+
+
+def test_new_run_takes_over_failed_but_not_sent_or_unknown(session, run_of_three):
+    run, ids, _ = run_of_three
+    for did, state in zip(ids, ("sent", "failed", "unknown"), strict=True):
+        session.execute(update(Delivery).where(Delivery.id == did).values(state=state))
+    session.execute(update(ReportRun).values(state="done"))
+    session.commit()
+    plan = launch.plan(session, MONTH)
+    reasons = sorted(reason for _id, _name, reason in plan.skipped)
+    assert reasons == [
+        "outcome of the last send is unknown; use Resend to send again",
+        "report for December 2024 already sent",
+    ]
+    again = launch.start_all(session, MONTH, mail_from=FROM)
+    assert again.total == 1
+    assert delivery(session, ids[1]).run_id == again.id
+    assert delivery(session, ids[1]).state == "pending"

@@ -1,0 +1,52 @@
+"""The monthly schedule: the last full month starts by itself once it is due, once."""
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+import tasks
+from tests.helpers.apps import reconfigure
+from tests.helpers.factories import make_quiz
+from tests.helpers.factories import make_score
+from tests.helpers.factories import make_user
+from webapp.core.models import ReportRun
+from webapp.core.months import Month
+from webapp.core.schedule import due_month
+from webapp.web.services import get_session
+
+
+def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
+    assert due_month(session, datetime(2025, 1, 1, 5, 59), 1, 6) is None
+    assert due_month(session, datetime(2025, 1, 1, 6, 0), 1, 6) == Month(2024, 12)
+    # Missed (no consumer was up at 06:00 on the 1st): still due days later.
+    assert due_month(session, datetime(2025, 1, 9, 13, 0), 1, 6) == Month(2024, 12)
+    assert due_month(session, datetime(2025, 1, 2, 23, 0), 3, 6) is None
+    session.add(ReportRun(task_id="0" * 36, month="2024-12", scope="all", state="done"))
+    session.commit()
+    assert due_month(session, datetime(2025, 1, 9, 13, 0), 1, 6) is None
+
+
+def test_monthly_run_task_starts_and_mails_the_last_full_month_once(mail_app, smtp_server):
+    month = Month.last_full()
+    with mail_app.app_context():
+        s = get_session()
+        quiz = make_quiz(s)
+        for i in range(3):
+            make_score(s, make_user(s), quiz, datetime(month.year, month.month, 2 + i), 5, 10)
+        s.commit()
+    reconfigure(mail_app, MONTHLY_RUN=True, MONTHLY_RUN_DAY=1, MONTHLY_RUN_HOUR=0)
+
+    task_id = tasks.monthly_run.call_local()
+    assert task_id is not None
+    assert len(smtp_server.messages) == 3
+    assert tasks.monthly_run.call_local() is None
+    with mail_app.app_context():
+        run = get_session().scalar(select(ReportRun))
+        assert (run.month, run.scope, run.state, run.sent) == (str(month), "all", "done", 3)
+
+
+def test_monthly_run_is_off_unless_asked_for(mail_app, smtp_server):
+    reconfigure(mail_app, MONTHLY_RUN=False)
+    assert tasks.monthly_run.call_local() is None
+    with mail_app.app_context():
+        assert get_session().scalar(select(ReportRun)) is None

@@ -1,0 +1,72 @@
+"""The app factory: settings from the environment, safe defaults, refusal in production."""
+
+import pytest
+
+from tests.helpers.apps import close_app
+from tests.helpers.apps import make_test_config
+from webapp.app import ConfigError
+from webapp.app import create_app
+from webapp.infra.settings import Settings
+from webapp.infra.settings import default_smtp_security
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    config = make_test_config(tmp_path, ENV="production", SECRET_KEY="")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(config)
+
+
+def test_development_keeps_a_generated_key_across_restarts(tmp_path):
+    first = create_app(make_test_config(tmp_path, SECRET_KEY=""))
+    second = create_app(make_test_config(tmp_path, SECRET_KEY=""))
+    assert len(first.config["SECRET_KEY"]) == 64
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    for app in (first, second):
+        close_app(app)
+
+
+def test_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SMTP_SERVER", "smtp.example.org")
+    monkeypatch.setenv("SMTP_PORT", "465")
+    monkeypatch.setenv("SMTP_USERNAME", "mailer")
+    monkeypatch.setenv("REPORT_CHUNK_SIZE", "50")
+    monkeypatch.setenv("SKIP_EMPTY_REPORTS", "yes")
+    config = Settings.from_env()
+    assert config.SMTP_SERVER == "smtp.example.org" and config.SMTP_PORT == 465
+    assert config.SMTP_SECURITY == "ssl" and config.SMTP_CAPTURE is False
+    assert config.REPORT_CHUNK_SIZE == 50 and config.SKIP_EMPTY_REPORTS is True
+
+
+def test_unset_smtp_server_means_the_capture_server(monkeypatch):
+    monkeypatch.delenv("SMTP_SERVER", raising=False)
+    monkeypatch.delenv("SMTP_PORT", raising=False)
+    config = Settings.from_env()
+    assert config.SMTP_CAPTURE is True
+    assert (config.SMTP_SERVER, config.SMTP_PORT, config.SMTP_SECURITY) == (
+        "127.0.0.1",
+        8025,
+        "none",
+    )
+
+
+@pytest.mark.parametrize(("port", "security"), [(465, "ssl"), (587, "starttls"), (25, "none")])
+def test_smtp_security_default_by_port(port, security):
+    assert default_smtp_security(port) == security
+
+
+def test_production_cookies_are_secure_and_host_prefixed(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUIZ_REPORTS_ENV", "production")
+    assert Settings.from_env().SESSION_COOKIE_SECURE is True
+    app = create_app(make_test_config(tmp_path, ENV="production", SESSION_COOKIE_SECURE=True))
+    config = app.config
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert config["SESSION_COOKIE_HTTPONLY"] is True and config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    close_app(app)
+
+
+def test_a_setting_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("REPORT_CHUNK_SIZE", "many")
+    with pytest.raises(ValueError, match="REPORT_CHUNK_SIZE"):
+        Settings.from_env()

@@ -1,0 +1,106 @@
+"""The flask CLI: init-db, seed-demo, create-admin, create-token, ensure-admin."""
+
+from sqlalchemy import func
+from sqlalchemy import select
+
+from tests.helpers.apps import close_app
+from tests.helpers.apps import make_test_config
+from webapp.app import create_app
+from webapp.core.models import ApiToken
+from webapp.core.models import Score
+from webapp.core.models import User
+from webapp.core.tokens import user_for_token
+from webapp.web.services import get_session
+
+
+def _fingerprint(app):
+    """Learners and (the first 500) scores of the app's database, to compare two seeds."""
+    with app.app_context():
+        s = get_session()
+        users = s.execute(select(User.username, User.email, User.full_name).order_by(User.id)).all()
+        scores = s.execute(
+            select(Score.user_id, Score.quiz_id, Score.timestamp, Score.total_scored)
+            .order_by(Score.id)
+            .limit(500)
+        ).all()
+        return users, scores, s.scalar(select(func.count()).select_from(Score))
+
+
+def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "Database ready" in result.output
+    result = runner.invoke(args=["seed-demo", "--users", "30", "--months", "2", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert "30 learners" in result.output
+
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = create_app(make_test_config(other_dir))
+    out = other.test_cli_runner().invoke(
+        args=["seed-demo", "--users", "30", "--months", "2", "--seed", "5"]
+    )
+    assert out.exit_code == 0, out.output
+    assert _fingerprint(app) == _fingerprint(other)
+    close_app(other)
+
+
+def test_seed_demo_refuses_a_database_with_learners(runner):
+    assert runner.invoke(args=["seed-demo", "--users", "3"]).exit_code == 0
+    again = runner.invoke(args=["seed-demo", "--users", "3"])
+    assert again.exit_code != 0 and "has learners already" in again.output
+    quiet = runner.invoke(args=["seed-demo", "--users", "3", "--if-empty"])
+    assert quiet.exit_code == 0 and "left as it is" in quiet.output
+
+
+def test_create_admin_from_stdin_and_token_as_last_line(runner, app):
+    runner.invoke(args=["init-db"])
+    result = runner.invoke(
+        args=["create-admin", "boss@example.com", "--password-stdin"],
+        input="a very long password\n",
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["create-token", "boss@example.com"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    with app.app_context():
+        s = get_session()
+        user = user_for_token(s, token)
+        assert user is not None and user.email == "boss@example.com" and user.is_admin
+        assert user.check_password("a very long password")
+        # Only the hash is stored.
+        stored = s.scalar(select(ApiToken.token_hash))
+        assert token not in stored
+
+
+def test_create_admin_rejects_short_password_and_bad_email(runner):
+    runner.invoke(args=["init-db"])
+    short = runner.invoke(args=["create-admin", "a@example.com", "--password-stdin"], input="x\n")
+    assert short.exit_code != 0 and "at least 10" in short.output
+    bad = runner.invoke(args=["create-admin", "not-an-email", "--password-stdin"], input="y" * 12)
+    assert bad.exit_code != 0 and "EMAIL" in bad.output
+
+
+def test_create_token_for_unknown_admin_fails(runner):
+    runner.invoke(args=["init-db"])
+    result = runner.invoke(args=["create-token", "nobody@example.com"])
+    assert result.exit_code != 0 and "No admin" in result.output
+
+
+def test_ensure_admin_prints_credentials_and_reuses_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADMIN_EMAIL", raising=False)
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    app = create_app(make_test_config(tmp_path))
+    runner = app.test_cli_runner()
+    runner.invoke(args=["init-db"])
+    first = runner.invoke(args=["ensure-admin"])
+    assert first.exit_code == 0 and first.output.startswith("Admin sign-in: ")
+    second = runner.invoke(args=["ensure-admin"])
+    assert second.output == first.output
+    close_app(app)
+    # `make run` again with the admin's address and password in the environment.
+    monkeypatch.setenv("ADMIN_EMAIL", "chief@example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "chosen password 123")
+    app = create_app(make_test_config(tmp_path))
+    third = app.test_cli_runner().invoke(args=["ensure-admin"])
+    assert "chief@example.com / chosen password 123" in third.output
+    close_app(app)
