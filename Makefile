@@ -21,9 +21,12 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, and the import contract of pyproject.toml ([tool.importlinter]): the parts and
+# the rules between them (README.md, "Architecture").
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 format: venv
 	$(BIN)/ruff check --fix .

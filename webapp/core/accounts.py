@@ -32,6 +32,14 @@ def check_password(user: User | None, password: str) -> bool:
     return False
 
 
+def by_ids(session: Session, ids) -> dict[int, User]:
+    """The accounts with these ids, by id; None and unknown ids are left out."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(wanted)))}
+
+
 def admin_by_email(session: Session, email: str) -> User | None:
     """The admin account with exactly this email."""
     return session.scalar(select(User).where(User.email == email, User.role == Role.ADMIN))

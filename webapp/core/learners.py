@@ -16,6 +16,8 @@ from webapp.core.models import ReportRun
 from webapp.core.models import Score
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.paging import Page
+from webapp.core.paging import page_of
 from webapp.core.states import DELIVERY_OPEN
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryKind
@@ -45,6 +47,19 @@ def search_query(text: str) -> Select:
             )
         )
     return query.order_by(func.lower(func.coalesce(User.full_name, User.username)), User.id)
+
+
+def search(session: Session, text: str, number: int, per_page: int) -> Page:
+    """One page of the learners whose name, username or email contains `text`."""
+    return page_of(session, search_query(text), number, per_page, scalars=True)
+
+
+def suggestions(session: Session, text: str, limit: int = 10) -> list[User]:
+    """Learners for the picker of the start form, once two letters are typed."""
+    text = (text or "").strip()
+    if len(text) < 2:
+        return []
+    return list(session.scalars(search_query(text).limit(limit)))
 
 
 def find_learners(session: Session, text: str, limit: int = 10) -> list[User]:

@@ -21,6 +21,8 @@ from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
+from webapp.core.paging import Page
+from webapp.core.paging import page_of
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
 from webapp.core.states import RUN_OPEN
@@ -220,6 +222,47 @@ def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=Fal
     if snap is None or snap.state != run.state:
         snap = publish(store, session, run)
     return snap
+
+
+# What the run page lists of each delivery: the ledger row and who it is for.
+_DELIVERY_ROW = (
+    Delivery.id,
+    Delivery.user_id,
+    Delivery.month,
+    Delivery.run_id,
+    Delivery.state,
+    Delivery.attempts,
+    Delivery.reason,
+    Delivery.last_error,
+    Delivery.smtp_code,
+    Delivery.sent_at,
+    Delivery.next_attempt_at,
+    User.full_name,
+    User.username,
+    User.email,
+)
+
+
+def _delivery_rows():
+    return select(*_DELIVERY_ROW).join(User, User.id == Delivery.user_id)
+
+
+def deliveries_of(session: Session, run_id: int, state: str, number: int, per_page: int) -> Page:
+    """One page of a run's deliveries, in the state given ("" for all): two indexed queries."""
+    query = _delivery_rows().where(Delivery.run_id == run_id)
+    if state:
+        query = query.where(Delivery.state == state)
+    return page_of(session, query.order_by(Delivery.id), number, per_page)
+
+
+def delivery_row(session: Session, delivery_id: int):
+    """One delivery as the run page lists it."""
+    return session.execute(_delivery_rows().where(Delivery.id == delivery_id)).one()
+
+
+def run_by_task_id(session: Session, task_id: str) -> ReportRun | None:
+    """The run the API's task_id names."""
+    return session.scalar(select(ReportRun).where(ReportRun.task_id == task_id))
 
 
 def recent_runs(session: Session, limit: int = 20) -> list[ReportRun]:

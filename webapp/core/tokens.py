@@ -44,6 +44,17 @@ def user_for_token(session, plain: str) -> User | None:
     return session.get(User, row.user_id)
 
 
+def tokens_of(session, user_id: int) -> list[ApiToken]:
+    """An admin's tokens: the active ones first, newest first."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        )
+    )
+
+
 def revoke(session, token_id: int) -> bool:
     """Revoke a token; False when it does not exist or was revoked already."""
     row = session.get(ApiToken, token_id)

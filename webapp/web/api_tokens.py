@@ -6,7 +6,6 @@ from flask import flash
 from flask import redirect
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from webapp.core import tokens
 from webapp.core.models import ApiToken
@@ -22,13 +21,8 @@ bp.before_request(require_admin)
 
 
 def _context(form: TokenForm | None = None, **extra) -> dict:
-    rows = db_session.scalars(
-        select(ApiToken)
-        .where(ApiToken.user_id == current_user.id)
-        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
-    ).all()
     return {
-        "tokens": rows,
+        "tokens": tokens.tokens_of(db_session, current_user.id),
         "form": form or TokenForm(formdata=None),
         "action_form": ActionForm(formdata=None),
         **extra,

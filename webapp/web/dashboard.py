@@ -6,13 +6,12 @@ from flask import Blueprint
 from flask import redirect
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import select
 
+from webapp.core import accounts
 from webapp.core import launch
 from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
-from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import DeliveryState
 from webapp.web.access import require_admin
@@ -38,11 +37,9 @@ PLAN_LIST_LIMIT = 100
 
 def run_rows(recent: list[ReportRun]) -> list[dict]:
     """Each run with its counts, who started it and, for one-learner runs, who it mails."""
-    ids = {r.started_by_id for r in recent} | {r.user_id for r in recent}
-    ids.discard(None)
-    people = {}
-    if ids:
-        people = {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids)))}
+    people = accounts.by_ids(
+        db_session, [r.started_by_id for r in recent] + [r.user_id for r in recent]
+    )
     rows = []
     for run in recent:
         snap = progress.current(store(), db_session, run)

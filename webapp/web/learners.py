@@ -7,8 +7,6 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import func
-from sqlalchemy import select
 
 from webapp.core import launch
 from webapp.core import learners
@@ -45,30 +43,23 @@ def index():
     q = request.args.get("q", "")[:200]
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
-    query = learners.search_query(q)
-    total = db_session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    page = min(page, pages)
-    found = list(db_session.scalars(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    found = learners.search(db_session, q, page, PER_PAGE)
     return render(
         "learners/index.html",
         "learners/_results.html",
         q=q,
-        learners=found,
-        last=learners.latest_deliveries(db_session, [u.id for u in found]),
-        total=total,
-        page=page,
-        pages=pages,
+        learners=found.rows,
+        last=learners.latest_deliveries(db_session, [u.id for u in found.rows]),
+        total=found.total,
+        page=found.number,
+        pages=found.pages,
     )
 
 
 @bp.get("/suggest")
 def suggest():
     """<option>s for the learner picker of the start form (name and email)."""
-    text = request.args.get("learner", "")[:200].strip()
-    matches = []
-    if len(text) >= 2:
-        matches = list(db_session.scalars(learners.search_query(text).limit(10)))
+    matches = learners.suggestions(db_session, request.args.get("learner", "")[:200])
     return render_template("learners/_options.html", matches=matches)
 
 

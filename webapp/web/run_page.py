@@ -9,9 +9,8 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from sqlalchemy import func
-from sqlalchemy import select
 
+from webapp.core import accounts
 from webapp.core import actions
 from webapp.core import launch
 from webapp.core import progress
@@ -37,22 +36,6 @@ bp = Blueprint("run_page", __name__)
 bp.before_request(require_admin)
 
 PER_PAGE = 50
-_ROW_COLUMNS = (
-    Delivery.id,
-    Delivery.user_id,
-    Delivery.month,
-    Delivery.run_id,
-    Delivery.state,
-    Delivery.attempts,
-    Delivery.reason,
-    Delivery.last_error,
-    Delivery.smtp_code,
-    Delivery.sent_at,
-    Delivery.next_attempt_at,
-    User.full_name,
-    User.username,
-    User.email,
-)
 
 
 def run_or_404(run_id: int) -> ReportRun:
@@ -86,37 +69,24 @@ def _filters() -> tuple[str, int]:
 
 
 def deliveries_context(run: ReportRun, state: str, page: int) -> dict:
-    """One page of the run's deliveries, filtered by state: two indexed queries."""
-    where = [Delivery.run_id == run.id]
-    if state:
-        where.append(Delivery.state == state)
-    total = db_session.scalar(select(func.count()).select_from(Delivery).where(*where))
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    page = min(page, pages)
-    rows = db_session.execute(
-        select(*_ROW_COLUMNS)
-        .join(User, User.id == Delivery.user_id)
-        .where(*where)
-        .order_by(Delivery.id)
-        .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
-    ).all()
+    """One page of the run's deliveries, filtered by state."""
+    found = progress.deliveries_of(db_session, run.id, state, page, PER_PAGE)
+    page = found.number
     return {
         "run": run,
-        "rows": rows,
+        "rows": found.rows,
         "state": state,
         "states": DELIVERY_STATES,
         "page": page,
-        "pages": pages,
-        "total": total,
+        "pages": found.pages,
+        "total": found.total,
         "row_form": ActionForm(formdata=None),
         "here": url_for("run_page.show", run_id=run.id, state=state or None, page=page),
     }
 
 
 def _people(run: ReportRun) -> dict:
-    ids = [i for i in (run.started_by_id, run.user_id) if i]
-    return {u.id: u for u in db_session.scalars(select(User).where(User.id.in_(ids)))}
+    return accounts.by_ids(db_session, (run.started_by_id, run.user_id))
 
 
 def _page(run: ReportRun, status: int = 200, **progress_extra):
@@ -266,11 +236,7 @@ def resend(delivery_id: int):
     ring(run)
     notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
     if is_htmx():
-        row = db_session.execute(
-            select(*_ROW_COLUMNS)
-            .join(User, User.id == Delivery.user_id)
-            .where(Delivery.id == delivery_id)
-        ).one()
+        row = progress.delivery_row(db_session, delivery_id)
         return render_template(
             "run_page/_delivery_row.html",
             row=row,

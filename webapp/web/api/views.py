@@ -17,7 +17,6 @@ from webapp import enqueue
 from webapp.core import launch
 from webapp.core import progress
 from webapp.core.lifecycle.runs import ledger_counts
-from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 from webapp.core.report.builder import build_report
@@ -151,7 +150,7 @@ def task_status(task_id: str):
         raise NotFound(f"No task with id {task_id!r}.")
     snap = progress.read(store(), task_id)
     if snap is None or (not snap.is_open and snap.results is None):
-        run = db_session.query(ReportRun).filter_by(task_id=task_id).one_or_none()
+        run = progress.run_by_task_id(db_session, task_id)
         if run is None:
             raise NotFound(f"No task with id {task_id!r}.")
         snap = progress.publish(store(), db_session, run, with_results=not run.is_open)
