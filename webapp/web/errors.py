@@ -1,6 +1,7 @@
 """Error responses in words: JSON for the API, a page for the browser, never a traceback."""
 
 from flask import Flask
+from flask import abort
 from flask import current_app
 from flask import jsonify
 from flask import make_response
@@ -79,6 +80,13 @@ def conflict_response(exc: RunConflict):
         response = make_response(render_template("errors/error.html", **context), 409)
     response.vary.add("HX-Request")
     return response
+
+
+def found_or_404(found, message: str):
+    """`found`, or a 404 in words when it is None."""
+    if found is None:
+        abort(404, message)
+    return found
 
 
 def error_page(code: int, title: str, message: str, **links):

@@ -16,6 +16,7 @@ from webapp.web.access import back_to
 from webapp.web.access import current_path
 from webapp.web.access import require_admin
 from webapp.web.errors import conflict_response
+from webapp.web.errors import found_or_404
 from webapp.web.forms import SendForm
 from webapp.web.htmx import is_htmx
 from webapp.web.htmx import render
@@ -31,10 +32,8 @@ PER_PAGE = 25
 
 def learner_or_404(user_id: int) -> User:
     """The learner with this id, or a 404 page."""
-    user = learners.learner(db_session, user_id)
-    if user is None:
-        abort(404, f"There is no learner with id {user_id}.")
-    return user
+    message = f"There is no learner with id {user_id}."
+    return found_or_404(learners.learner(db_session, user_id), message)
 
 
 @bp.get("")

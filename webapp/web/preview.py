@@ -18,6 +18,7 @@ from webapp.core.preview import load_email
 from webapp.core.preview import send_test_copy
 from webapp.web.access import back_to
 from webapp.web.access import require_admin
+from webapp.web.errors import found_or_404
 from webapp.web.forms import ActionForm
 from webapp.web.forms import parse_form_month
 from webapp.web.htmx import is_htmx
@@ -39,9 +40,7 @@ def _month(value: str) -> Month:
 
 def _email(user_id: int, month: Month) -> Email:
     email = load_email(db_session, settings(), learner_or_404(user_id), month)
-    if email is None:
-        abort(404, f"There is no learner with id {user_id}.")
-    return email
+    return found_or_404(email, f"There is no learner with id {user_id}.")
 
 
 @bp.get("")

@@ -25,6 +25,7 @@ from webapp.web.access import require_admin
 from webapp.web.access import safe_next
 from webapp.web.errors import conflict_response
 from webapp.web.errors import error_page
+from webapp.web.errors import found_or_404
 from webapp.web.forms import ActionForm
 from webapp.web.htmx import is_htmx
 from webapp.web.services import db_session
@@ -40,10 +41,7 @@ PER_PAGE = 50
 
 def run_or_404(run_id: int) -> ReportRun:
     """The run with this id, or a 404 page."""
-    run = db_session.get(ReportRun, run_id)
-    if run is None:
-        abort(404, f"There is no run #{run_id}.")
-    return run
+    return found_or_404(db_session.get(ReportRun, run_id), f"There is no run #{run_id}.")
 
 
 def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
@@ -217,9 +215,8 @@ def retry_failed(run_id: int):
 @bp.post("/deliveries/<int:delivery_id>/resend")
 def resend(delivery_id: int):
     """Send one learner's report again, as a one-learner run; once, however often clicked."""
-    delivery = db_session.get(Delivery, delivery_id)
-    if delivery is None:
-        abort(404, f"There is no delivery #{delivery_id}.")
+    message = f"There is no delivery #{delivery_id}."
+    delivery = found_or_404(db_session.get(Delivery, delivery_id), message)
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400, "The form could not be read; reload the page and try again.")
