@@ -95,6 +95,17 @@ class _FaultHandler:
             return value.value if attempt <= value.tries else None
         return value
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.owner.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RSET(self, server, session, envelope):
+        with self.owner._lock:
+            self.owner.resets += 1
+        return "250 OK"
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.owner.credentials and not session.authenticated:
             return "530 5.7.0 Authentication required"
@@ -174,8 +185,13 @@ class SmtpTestServer:
         tls_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        pipelining: bool = True,
     ) -> None:
         self.plan = plan or FaultPlan()
+        # Offer PIPELINING (RFC 2920), as most relays do; the client then sends MAIL, RCPT
+        # and DATA together.
+        self.pipelining = pipelining
+        self.resets = 0
         self.credentials = credentials
         self.tls_context = tls_context
         self.host = host

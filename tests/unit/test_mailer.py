@@ -297,3 +297,97 @@ def test_check_connection():
 )
 def test_describe_smtp_reply(code, text, words):
     assert describe_smtp_reply(code, text) == words
+
+
+# --- Round trips: PIPELINING where offered, RSET only when needed ---------------------------
+
+
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def either_server(request, make_smtp_server):
+    """The test server offering PIPELINING, or not: the client must behave the same."""
+    return make_smtp_server(pipelining=request.param == "pipelining")
+
+
+def test_clean_connections_are_not_reset_between_messages(either_server):
+    with SmtpSession(either_server.settings()) as smtp:
+        for n in range(5):
+            to = f"learner{n}@example.test"
+            assert smtp.send(FROM, to, make_message(to))[0] == 250
+    assert len(either_server.wait_for(5)) == 5
+    assert (either_server.connections, either_server.resets) == (1, 0)
+
+
+def test_a_refused_recipient_then_one_rset_then_the_next_message(either_server):
+    either_server.plan = FaultPlan(rcpt={"bad@example.test": "550 5.1.1 No such user"})
+    error = refused_then_sent(either_server, "bad@example.test", "ok@example.test")
+    assert (error.code, error.step) == (550, "rcpt")
+    assert [m.rcpt_tos for m in either_server.wait_for(1)] == [["ok@example.test"]]
+    assert (either_server.connections, either_server.resets) == (1, 1)
+
+
+def test_a_refused_sender_is_judged_at_mail_from(either_server):
+    either_server.plan = FaultPlan(mail_from={"*": "553 5.7.1 Sender not allowed"})
+    with pytest.raises(RunStoppingError) as info:
+        send_one(either_server)
+    assert (info.value.code, info.value.step) == (553, "mail")
+    assert either_server.messages == []
+
+
+def test_greylisting_at_rcpt_is_transient_and_the_connection_stays(either_server):
+    either_server.plan = FaultPlan(rcpt={"ada@example.test": FirstTries(1, "451 4.7.1 Later")})
+    with SmtpSession(either_server.settings()) as smtp:
+        with pytest.raises(TransientMailError) as info:
+            smtp.send(FROM, "ada@example.test", make_message())
+        assert (info.value.code, info.value.step) == (451, "rcpt")
+        assert smtp.send(FROM, "ada@example.test", make_message())[0] == 250
+    assert len(either_server.wait_for(1)) == 1
+
+
+def test_a_timeout_at_rcpt_is_transient_and_nothing_arrives(either_server):
+    either_server.plan = FaultPlan(sleep_at_rcpt={"*": 2})
+    with pytest.raises(TransientMailError) as info:
+        send_one(either_server, timeout=0.5)
+    assert info.value.step == "rcpt"
+    assert either_server.messages == []
+
+
+def test_a_lost_reply_after_the_data_is_unknown(either_server):
+    either_server.plan = FaultPlan(drop_after_data=["ada@example.test"])
+    with pytest.raises(UnknownOutcomeError):
+        send_one(either_server)
+    assert len(either_server.wait_for(1)) == 1
+
+
+def test_421_at_the_first_command_of_a_reused_connection_is_retried_on_a_new_one(either_server):
+    with SmtpSession(either_server.settings()) as smtp:
+        assert smtp.send(FROM, "ada@example.test", make_message())[0] == 250
+        # The connection sat idle and the server timed it out: the next MAIL FROM (its
+        # second) is answered with 421, and nothing of the message was sent.
+        either_server.plan = FaultPlan(
+            mail_from={"reports@quiz.example": FirstTries(2, "421 4.4.2 Idle timeout")}
+        )
+        bob = make_message("bob@example.test")
+        assert smtp.send(FROM, "bob@example.test", bob)[0] == 250
+    assert [m.rcpt_tos for m in either_server.wait_for(2)] == [
+        ["ada@example.test"],
+        ["bob@example.test"],
+    ]
+    assert either_server.connections == 2
+
+
+def test_421_at_rcpt_is_left_for_a_later_try(either_server):
+    either_server.plan = FaultPlan(rcpt={"bob@example.test": FirstTries(1, "421 4.7.0 Busy")})
+    with SmtpSession(either_server.settings()) as smtp:
+        assert smtp.send(FROM, "ada@example.test", make_message())[0] == 250
+        with pytest.raises(TransientMailError) as info:
+            smtp.send(FROM, "bob@example.test", make_message("bob@example.test"))
+    assert (info.value.code, info.value.step) == (421, "rcpt")
+    assert [m.rcpt_tos for m in either_server.wait_for(1)] == [["ada@example.test"]]
+
+
+def test_canonical_messages_go_out_as_they_are():
+    message = b"Subject: x\r\n\r\nline one\r\nline two\r\n"
+    assert wire_data(message) == message + b".\r\n"
+    # A bare LF or a leading dot still takes the careful path.
+    assert wire_data(b"a\nb\r\n") == b"a\r\nb\r\n.\r\n"
+    assert wire_data(b".x\r\n") == b"..x\r\n.\r\n"

@@ -57,11 +57,15 @@ _STEP_WORDS = {
 class MailError(Exception):
     """A delivery failed; `reason` is for people, `code` is the SMTP reply code if any."""
 
-    def __init__(self, reason: str, code: int | None = None, step: str = "") -> None:
+    def __init__(
+        self, reason: str, code: int | None = None, step: str = "", dropped: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.step = step
+        # The connection was found closed or reset (not slow, not refused): it had died.
+        self.dropped = dropped
 
     def __str__(self) -> str:
         return self.reason
@@ -161,7 +165,11 @@ def network_error(exc: OSError, step: str, settings: SmtpSettings) -> MailError:
             f"could not resolve {settings.server} ({cause.strerror or cause})", None, step
         )
     if isinstance(cause, smtplib.SMTPServerDisconnected):
-        return TransientMailError(f"{where} closed the connection {_STEP_WORDS[step]}", None, step)
+        words = f"{where} closed the connection {_STEP_WORDS[step]}"
+        return TransientMailError(words, None, step, dropped=True)
+    if isinstance(cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        words = f"{where} dropped the connection {_STEP_WORDS[step]} ({_os_words(cause)})"
+        return TransientMailError(words, None, step, dropped=True)
     return TransientMailError(
         f"network error with {where} {_STEP_WORDS[step]} ({_os_words(cause)})", None, step
     )
