@@ -110,9 +110,7 @@ def make_biology_report(change: Change | None = CHANGE, first_month: bool = Fals
         totals=totals(6, 60, 45, 75.0),
         subjects=[SubjectResult(1, "Biology", Totals(6, 60, 45, 75.0))],
         chapters=[],
-        attempts=[
-            AttemptResult(1, "2024-12-01T10:00:00", "Biology", "Cells", "Q", 1, 45, 60, 75.0, 1, 1)
-        ],
+        attempts=[attempt_of_ten(1, "2024-12-01T10:00:00", "Biology", "Cells", "Q", 1, 8, 1, 1)],
         days_active=5,
         previous=PreviousMonth(month=NOV, totals=Totals(4, 40, 29, 72.0)),
         change=change,

@@ -15,13 +15,16 @@ from tests.helpers.factories import make_quiz
 from tests.helpers.factories import make_score
 from tests.helpers.factories import make_subject
 from tests.helpers.factories import make_user
+from tests.helpers.html import document_events
 from tests.helpers.reports import make_empty_report
 from tests.helpers.reports import make_report
+from webapp.core.mail import render as render_module
 from webapp.core.mail.mime import InvalidAddressError
 from webapp.core.mail.mime import RenderedReport
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.mime import parse_message
 from webapp.core.mail.render import render_report
+from webapp.core.mail.smtp import is_canonical
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
 
@@ -249,3 +252,55 @@ def test_report_from_the_database_renders(session):
     assert "7/10 = 70% (fair), rank #1 of 1" in rendered.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in rendered.html
     assert parse_message(message(rendered))["html"] == rendered.html
+
+
+def test_built_messages_are_canonical_for_smtp():
+    # The sending lanes skip dot-stuffing and line-end repair for these; that must be safe.
+    names = ["Alice Able", "Zoë Ðurić-Łukasiewicz " * 9, 'Able, "Al"']
+    for name in names:
+        assert is_canonical(message(render_report(make_report(full_name=name)), to_name=name))
+    assert is_canonical(message(render_report(make_empty_report())))
+
+
+def inlined_at_every_render(report) -> str:
+    """The HTML as the pipeline made it before templates were pre-inlined: render the
+    template (without the band styles its filter now supplies), then inline the result."""
+    source = render_module.env.loader.get_source(render_module.env, render_module.HTML_TEMPLATE)
+    plain = re.sub(r' style="{{[^}]*band_style }}"', "", source[0])
+    context = render_module.report_context(report)
+    return render_module._inliner.inline(render_module.env.from_string(plain).render(context))
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        make_report(),
+        make_empty_report(),
+        make_report("<b>Maths</b>", full_name=HOSTILE, username="o'brien", qualification='"Q"'),
+        dataclasses.replace(make_report(), first_month=True, change=None),
+    ],
+    ids=["typical", "empty", "hostile", "first month"],
+)
+def test_the_preinlined_template_renders_what_inlining_each_email_would(report):
+    assert document_events(render_report(report).html) == document_events(
+        inlined_at_every_render(report)
+    )
+
+
+def test_a_report_from_the_database_renders_as_inlining_each_email_would(session):
+    learner = make_user(session, full_name="Zoë O'Neil")
+    subject = make_subject(session, "Mathematics")
+    chapter = make_chapter(session, subject, "Algebra")
+    for n, (scored, total) in enumerate([(9, 10), (6, 10), (2, 10)]):
+        quiz = make_quiz(session, chapter, f"Quiz {n}")
+        make_score(session, learner, quiz, datetime(2024, 12, 3 + n, 9), scored, total)
+    report = build_report(session, learner.id, Month(2024, 12))
+    html = render_report(report).html
+    assert document_events(html) == document_events(inlined_at_every_render(report))
+    # Every band kept its colour: strong, fair and needs work.
+    assert all(colour in html for colour in ("#166534", "#92400e", "#991b1b"))
+
+
+def test_jinja_inside_an_html_tag_cannot_be_preinlined():
+    with pytest.raises(ValueError, match="inside an HTML tag"):
+        render_module.preinlined_html('<td{% if x %} class="a"{% endif %}>y</td>')

@@ -1,6 +1,7 @@
 """The report email's MIME bytes, built by hand for speed, and parsed back for display."""
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -45,7 +46,10 @@ def _one_line(value: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in value).split())
 
 
+@functools.lru_cache(maxsize=256)
 def _header_value(name: str, value: str) -> str:
+    # Cached: a run's messages share their subject, and encoding it costs more than the rest
+    # of the headers together.
     value = _one_line(value)
     if not value.isascii():
         # RFC 2047 encoded words, folded between words: "Your quiz report — …".

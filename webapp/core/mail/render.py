@@ -1,6 +1,14 @@
-"""Report emails rendered once: HTML with inlined CSS, and plain text, from the same data."""
+"""Report emails rendered once: HTML with inlined CSS, and plain text, from the same data.
 
-from datetime import datetime
+Mail clients ignore a stylesheet, so every element carries its styles in a style attribute.
+Inlining a rendered email cost more than rendering it, so it is done once, to the template:
+the Jinja tags are set aside, the stylesheet is inlined into the HTML around them, and they
+are put back (see preinlined_html). Where a class depends on the data (a score's band),
+its style comes from a filter, worked out by the same inliner. Rendering the result gives
+the document inlining each email would (tests/unit/test_rendering.py holds them equal).
+"""
+
+import re
 
 import css_inline
 from jinja2 import Environment
@@ -47,12 +55,59 @@ def _band_class(value: float) -> str:
     return {"strong": "strong", "fair": "fair"}.get(_band(value), "weak")
 
 
+def _band_style(value: float) -> str:
+    return _BAND_STYLES[f"band-{_band_class(value)}"]
+
+
 def _short_date(iso: str) -> str:
-    when = datetime.fromisoformat(iso)
-    return f"{when.day} {_MONTH_ABBR[when.month - 1]}, {when:%H:%M}"
+    # "2024-12-31T23:59:59" -> "31 Dec, 23:59"; sliced, not parsed: it runs for every attempt.
+    return f"{int(iso[8:10])} {_MONTH_ABBR[int(iso[5:7]) - 1]}, {iso[11:16]}"
 
 
-env.filters.update(pct=_pct, band=_band, band_class=_band_class, short_date=_short_date)
+env.filters.update(
+    pct=_pct, band=_band, band_class=_band_class, band_style=_band_style, short_date=_short_date
+)
+
+HTML_TEMPLATE = "email/report.html"
+_JINJA_TAG = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.DOTALL)
+_STYLESHEET = re.compile(r"<style>.*?</style>", re.DOTALL)
+_CLASS_AND_STYLE = re.compile(r'<span class="([^"]+)" style="([^"]*)"')
+
+
+def _styles_of(classes: list[str]) -> dict[str, str]:
+    """The inlined style of a span of each class, by the template's own stylesheet."""
+    source = env.loader.get_source(env, HTML_TEMPLATE)[0]
+    spans = "".join(f'<span class="{name}">x</span>' for name in classes)
+    doc = f"<html><head>{_STYLESHEET.search(source).group(0)}</head><body>{spans}</body></html>"
+    return dict(_CLASS_AND_STYLE.findall(_inliner.inline(doc)))
+
+
+def preinlined_html(source: str) -> str:
+    """The template source with its stylesheet inlined into its elements, Jinja tags kept.
+
+    Tags become placeholders the HTML parser leaves where they are: comments for statements,
+    plain words for expressions (in text and in attribute values alike).
+    """
+    tags: list[str] = []
+
+    def set_aside(match: re.Match) -> str:
+        tag = match.group(0)
+        opened, closed = source.rfind("<", 0, match.start()), source.rfind(">", 0, match.start())
+        if tag.startswith("{%") and opened > closed:
+            raise ValueError(f"{HTML_TEMPLATE}: {tag} inside an HTML tag cannot be pre-inlined")
+        tags.append(tag)
+        word = f"qrjinja{len(tags) - 1}x"
+        return word if tag.startswith("{{") else f"<!--{word}-->"
+
+    inlined = _inliner.inline(_JINJA_TAG.sub(set_aside, source))
+    for index in reversed(range(len(tags))):
+        word = f"qrjinja{index}x"
+        inlined = inlined.replace(f"<!--{word}-->", tags[index]).replace(word, tags[index])
+    return inlined
+
+
+_BAND_STYLES = _styles_of(["band-strong", "band-fair", "band-weak"])
+_HTML = env.from_string(preinlined_html(env.loader.get_source(env, HTML_TEMPLATE)[0]))
 
 
 def _signed(value: float, unit: str) -> str:
@@ -80,10 +135,10 @@ def report_subject(report: Report) -> str:
     return f"Your quiz report — {report.month_label}"
 
 
-def render_report(report: Report) -> RenderedReport:
-    """Render a report's email once: same data, same bytes (no clock in the body)."""
+def report_context(report: Report) -> dict:
+    """What the email templates are rendered with."""
     learner = report.learner
-    context = {
+    return {
         "report": report,
         "user": learner,
         "name": learner.display_name,
@@ -91,6 +146,10 @@ def render_report(report: Report) -> RenderedReport:
         "subject": report_subject(report),
         "change_line": "" if report.empty else _change_line(report),
     }
-    html = env.get_template("email/report.html").render(context)
+
+
+def render_report(report: Report) -> RenderedReport:
+    """Render a report's email once: same data, same bytes (no clock in the body)."""
+    context = report_context(report)
     text = env.get_template("email/report.txt").render(context)
-    return RenderedReport(subject=context["subject"], html=_inliner.inline(html), text=text)
+    return RenderedReport(subject=context["subject"], html=_HTML.render(context), text=text)

@@ -1,4 +1,8 @@
-"""Report data for a chunk of learners, built with a handful of set-based queries."""
+"""Report data for a chunk of learners, built with a handful of set-based queries.
+
+The queries run on the session's connection: their rows are plain tuples, and the ORM's
+row handling would cost more than the database does here.
+"""
 
 import dataclasses
 from bisect import bisect_right
@@ -52,7 +56,7 @@ def average_percent(correct: int, questions: int) -> float:
 def quiz_best_percentages(session: Session, month: Month) -> dict[int, list[float]]:
     """Per quiz attempted in the month, each learner's best percent there, sorted ascending."""
     best = func.max(PERCENT)
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Score.quiz_id, best)
         .join(User, User.id == Score.user_id)
         .where(User.role == Role.LEARNER, _in_month(month))
@@ -87,7 +91,7 @@ def _totals(attempts: list[AttemptResult]) -> Totals:
 
 
 def _fetch_learners(session: Session, user_ids: list[int]) -> dict[int, Learner]:
-    rows = session.execute(
+    rows = session.connection().execute(
         select(User.id, User.username, User.email, User.full_name, User.qualification).where(
             User.id.in_(user_ids), User.role == Role.LEARNER
         )
@@ -105,7 +109,7 @@ def _fetch_learners(session: Session, user_ids: list[int]) -> dict[int, Learner]
 
 
 def _fetch_attempts(session: Session, user_ids: list[int], month: Month) -> dict[int, list]:
-    rows = session.execute(
+    rows = session.connection().execute(
         select(
             Score.user_id,
             Score.timestamp,
@@ -137,7 +141,7 @@ def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[
     """Per learner: (previous-month attempts, questions, correct, attempts before the month)."""
     prev = month.previous()
     in_prev = Score.timestamp >= prev.start
-    rows = session.execute(
+    rows = session.connection().execute(
         select(
             Score.user_id,
             func.sum(case((in_prev, 1), else_=0)),
@@ -151,8 +155,8 @@ def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[
     return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4])) for r in rows}
 
 
-# The columns of an attempt row that are an AttemptResult's fields as they are.
-_ATTEMPT_COLUMNS = ("score_id", "subject", "chapter", "quiz", "quiz_id", "scored", "total")
+# Where an attempt row's columns that are AttemptResult's fields as they are begin.
+_ATTEMPT_COLUMNS = 5
 
 
 def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult]:
@@ -166,15 +170,10 @@ def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult
         pct = float(r.pct)
         # The learner is in the list unless quiz_best is stale; never report "#1 of 0".
         others = quiz_best.get(r.quiz_id) or [own_best[r.quiz_id]]
-        attempts.append(
-            AttemptResult(
-                **{name: getattr(r, name) for name in _ATTEMPT_COLUMNS},
-                date=r.timestamp.isoformat(),
-                percent=round(pct, 2),
-                rank=_rank(others, own_best[r.quiz_id], pct),
-                of=len(others),
-            )
-        )
+        rank = _rank(others, own_best[r.quiz_id], pct)
+        # The row's last seven columns are AttemptResult's first seven fields, in order.
+        fields = (r.timestamp.isoformat(), round(pct, 2), rank, len(others))
+        attempts.append(AttemptResult(*r[_ATTEMPT_COLUMNS:], *fields))
     return attempts
 
 

@@ -1,5 +1,8 @@
 """One learner's monthly report as typed data: what the builder computes and the email shows.
 
+The classes are read-only by convention, not frozen: a run builds some twenty of them a
+learner, and a frozen dataclass takes six times as long to construct.
+
 The JSON of the API is written from these by an explicit serializer (webapp/web/api/
 serializers.py), so a field added here never changes the public JSON by accident.
 """
@@ -9,7 +12,7 @@ from dataclasses import dataclass
 from webapp.core.months import Month
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Learner:
     """The learner a report is for."""
 
@@ -24,7 +27,7 @@ class Learner:
         return self.full_name or self.username
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Totals:
     """Attempts, questions and correct answers over some attempts, and the average."""
 
@@ -34,7 +37,7 @@ class Totals:
     average_percent: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SubjectResult:
     """The month's totals in one subject."""
 
@@ -43,7 +46,7 @@ class SubjectResult:
     totals: Totals
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChapterResult:
     """The month's totals in one chapter."""
 
@@ -53,24 +56,25 @@ class ChapterResult:
     totals: Totals
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AttemptResult:
     """One quiz attempt with its rank among every learner's best on that quiz this month."""
 
+    # The first seven in the order of the builder's query columns (report/builder.py).
     score_id: int
-    date: str  # ISO time, UTC
     subject: str
     chapter: str
     quiz: str
     quiz_id: int
     scored: int
     total: int
+    date: str  # ISO time, UTC
     percent: float
     rank: int
     of: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PreviousMonth:
     """The month before, for the comparison."""
 
@@ -78,7 +82,7 @@ class PreviousMonth:
     totals: Totals
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
     """This month against the month before (only when both had attempts)."""
 
@@ -86,7 +90,7 @@ class Change:
     average_percent: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Report:
     """A learner's report for one month."""
 
