@@ -24,7 +24,9 @@ from webapp.core import sending
 from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
+from webapp.core.mail.pool import SmtpPool
 from webapp.core.mail.render import render_report
+from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
 from webapp.infra import failpoints
@@ -44,6 +46,7 @@ log = logging.getLogger("quiz_reports.tasks")
 DB_RETRIES = 3
 
 _runtime: Runtime | None = None
+_smtp: SmtpPool | None = None
 _runtime_lock = threading.Lock()
 
 
@@ -56,11 +59,26 @@ def runtime() -> Runtime:
         return _runtime
 
 
+def smtp_pool() -> SmtpPool:
+    """This process's SMTP connections, shared by its tasks."""
+    global _smtp
+    settings = runtime().settings
+    with _runtime_lock:
+        wanted = SmtpSettings.from_settings(settings)
+        if _smtp is None or _smtp.settings != wanted:
+            if _smtp is not None:
+                _smtp.close()
+            _smtp = SmtpPool(wanted, settings.SMTP_MAX_CONNECTIONS)
+        return _smtp
+
+
 def use_runtime(given: Runtime | None) -> None:
     """Run tasks against this runtime (tests with an immediate-mode queue use their app's)."""
-    global _runtime
+    global _runtime, _smtp
     with _runtime_lock:
-        _runtime = given
+        if _smtp is not None:
+            _smtp.close()
+        _runtime, _smtp = given, None
 
 
 @contextlib.contextmanager
@@ -69,7 +87,14 @@ def fresh_context() -> Iterator[Context]:
     rt = runtime()
     session = rt.session()
     try:
-        yield Context(session=session, settings=rt.settings, store=rt.kv, limiter=rt.limiter)
+        yield Context(
+            session=session,
+            settings=rt.settings,
+            store=rt.kv,
+            limiter=rt.limiter,
+            smtp=smtp_pool(),
+            connect=rt.engine.connect,
+        )
     finally:
         session.close()
 

@@ -112,7 +112,8 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
 
 def test_cancel_a_running_run_stops_sending(page: Page, make_stack, smtp_server, ledger):
     stack = make_stack(extra_learners=30)
-    smtp_server.plan = FaultPlan(sleep_in_data={"*": 0.25})  # about 9 s for the whole run
+    # 35 learners over the worker's 8 connections, 2 s each: about 9 s for the whole run.
+    smtp_server.plan = FaultPlan(sleep_in_data={"*": 2.0})
     sign_in(page, stack)
     start_run(page)
     wait_for_state(page, "running")

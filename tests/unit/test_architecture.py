@@ -86,7 +86,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_is_read_from_the_source():
     graph = {name: imported_modules(path) for name, path in MODULES.items()}
     assert "webapp.enqueue" in graph["tasks"]
-    assert "webapp.core.lifecycle.deliveries" in graph["webapp.core.sending"]
+    assert "webapp.core.lifecycle.deliveries" in graph["webapp.core.lanes"]
     assert "webapp" in graph["webapp.core.sending"]  # the package runs first
 
 

@@ -7,14 +7,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 
-def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 5) -> Engine:
     """An engine for `url`.
 
     busy_timeout: seconds a SQLite writer waits for another's lock before "database is locked".
+    pool_size: connections kept open; a worker's sending lanes hold one each.
     """
     if url.startswith("sqlite"):
+        in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        pool = {} if in_memory else {"pool_size": pool_size, "max_overflow": 10}
         engine = create_engine(
-            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, **pool
         )
 
         @event.listens_for(engine, "connect")
@@ -29,7 +32,7 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

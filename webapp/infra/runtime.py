@@ -17,7 +17,11 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.DATABASE_URL, settings.DATABASE_BUSY_TIMEOUT)
+        # Each sending lane holds a connection, besides the tasks' and the web app's own.
+        pool_size = settings.SMTP_MAX_CONNECTIONS + 4
+        self.engine = make_engine(
+            settings.DATABASE_URL, settings.DATABASE_BUSY_TIMEOUT, pool_size=pool_size
+        )
         self._sessions = session_factory(self.engine)
         self.kv: KeyValueStore = kv_store_for(settings)
         # One limiter a process: every task of this worker draws from the same one.

@@ -87,6 +87,9 @@ class Settings:
     SMTP_PASSWORD: str = dataclasses.field(default="", repr=False)
     SMTP_SECURITY: str = "none"
     SMTP_TIMEOUT: float = 30.0
+    # SMTP connections one worker process keeps open at most: each carries one message at a
+    # time, so this is how many are in flight; relays limit it per client.
+    SMTP_MAX_CONNECTIONS: int = 8
     MAIL_FROM: str = "Quiz Reports <reports@quiz.example>"
 
     REPORT_CHUNK_SIZE: int = 200
@@ -144,6 +147,7 @@ class Settings:
                 "SMTP_SECURITY", default_smtp_security(smtp_port) if smtp_server else "none"
             ),
             SMTP_TIMEOUT=env.number("SMTP_TIMEOUT", 30.0),
+            SMTP_MAX_CONNECTIONS=env.integer("SMTP_MAX_CONNECTIONS", 8),
             MAIL_FROM=env.text("MAIL_FROM", "Quiz Reports <reports@quiz.example>"),
             REPORT_CHUNK_SIZE=env.integer("REPORT_CHUNK_SIZE", 200),
             MONTHLY_RUN=env.flag("MONTHLY_RUN"),

@@ -9,6 +9,7 @@ Each is a compare-and-set on the state it leaves, so two admins (or an admin and
 acting at once cannot both win; each returns whether it changed the run.
 """
 
+from sqlalchemy import Connection
 from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle.prepared import Prepared
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.states import DELIVERY_FINISHED
@@ -27,8 +29,10 @@ from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 
 ADMIN_PAUSE = "paused by an admin"
-# Read before every message: prebuilt, like the ledger's per-message statements.
-_RUN_STATE = select(ReportRun.__table__.c.state).where(ReportRun.__table__.c.id == bindparam("rid"))
+# Read when a claim is refused: prepared, like the ledger's per-message statements.
+_RUN_STATE = Prepared(
+    select(ReportRun.__table__.c.state).where(ReportRun.__table__.c.id == bindparam("rid"))
+)
 
 
 def ledger_counts(session: Session, run_id: int) -> dict[str, int]:
@@ -145,6 +149,6 @@ def note_failure(session: Session, run_id: int, threshold: int) -> bool:
     return threshold > 0 and count >= threshold
 
 
-def state_of(session: Session, run_id: int) -> str | None:
-    """The run's state, read fresh: the pause/cancel flag checked before each delivery."""
-    return session.execute(_RUN_STATE, {"rid": run_id}).scalar()
+def state_of(db: Session | Connection, run_id: int) -> str | None:
+    """The run's state, read fresh."""
+    return _RUN_STATE.scalar(db, {"rid": run_id})
