@@ -10,6 +10,7 @@ from sqlalchemy import update
 from tests.helpers.factories import make_user
 from webapp.core import actions
 from webapp.core import launch
+from webapp.core import progress
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
@@ -83,6 +84,28 @@ def test_run_closes_when_nothing_is_open(session, run_of_three):
     closed = session.get(ReportRun, run.id, populate_existing=True)
     assert (closed.state, closed.sent, closed.total) == ("done", 3, 3)
     assert runs.close_if_complete(session, run.id) is False
+
+
+def test_a_late_snapshot_from_before_the_close_does_not_hide_it(app, session, run_of_three):
+    """Two workers: one closes the run and publishes; the other's snapshot, read while the
+    run was still running, reaches the store after it. The store must end with the close."""
+    run, ids, _ = run_of_three
+    runtime = app.extensions["runtime"]
+    late_session = runtime.session()
+    try:
+        read_before_close = late_session.get(ReportRun, run.id)
+        for did in ids:
+            deliveries.claim(session, did, run.id, 60)
+            deliveries.mark_sent(session, did, run.id, 250, b"x", "0" * 64)
+        assert runs.close_if_complete(session, run.id) is True
+        closed = session.get(ReportRun, run.id, populate_existing=True)
+        progress.publish(runtime.kv, session, closed, with_results=True)
+        progress.publish(runtime.kv, late_session, read_before_close)
+    finally:
+        late_session.close()
+    snap = progress.read(runtime.kv, run.task_id)
+    assert (snap.state, snap.sent) == ("done", 3)
+    assert [r.state for r in snap.results] == ["sent"] * 3
 
 
 def test_circuit_breaker_trips_at_threshold_and_a_send_resets_it(session, run_of_three):

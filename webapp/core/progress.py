@@ -189,6 +189,19 @@ def publish(
     The snapshot is a cache of the ledger: a store that is down must not fail the caller
     (a chunk mid-way, or an API request whose run is already committed).
     """
+    snap = _put(store, session, run, with_results)
+    # Another process may have moved the run (closed or paused it) and published between our
+    # read of `run` and our put: ours would then hide its snapshot for good, and task-status
+    # would say "running" forever. Whoever puts last checks the state after its put, so the
+    # last snapshot written is always the run's state.
+    state = session.scalar(select(ReportRun.state).where(ReportRun.id == run.id))
+    if state is not None and state != snap.state:
+        run = session.get(ReportRun, run.id, populate_existing=True)
+        snap = _put(store, session, run, with_results or not run.is_open)
+    return snap
+
+
+def _put(store: SnapshotStore, session: Session, run: ReportRun, with_results: bool) -> Snapshot:
     snap = snapshot_of(run, ledger_counts(session, run.id))
     if with_results:
         snap = dataclasses.replace(snap, results=learner_results(session, run.id))
