@@ -228,3 +228,19 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class QuizStanding(Base):
+    """Every learner's best percent on one quiz in one month, sorted: what ranks are read from.
+
+    Worked out once for a month (see webapp/core/report/standings.py) and shared by every
+    worker process and the preview, instead of a GROUP BY over the month's attempts in each.
+    """
+
+    __tablename__ = "quiz_standing"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quiz.id"), primary_key=True)
+    # Little-endian IEEE doubles, ascending, one per learner who attempted the quiz.
+    bests: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

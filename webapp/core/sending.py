@@ -6,6 +6,7 @@ Every step leaves the ledger in a final or retryable state; Huey only rings the 
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
 
@@ -22,26 +23,32 @@ from webapp.core.lifecycle import runs
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
+from webapp.core.report import standings
 from webapp.core.report.builder import build_reports
-from webapp.core.report.builder import quiz_best_percentages
+from webapp.core.report.standings import QuizBest
 from webapp.core.states import DeliveryState
+from webapp.core.states import RunScope
 from webapp.core.states import RunState
 
 log = logging.getLogger(__name__)
 
-# How often a chunk's snapshot is refreshed while its lanes send.
+# How often a run's snapshot is refreshed while its lanes send, by each worker process.
 PUBLISH_SECONDS = 0.5
 
 _best_cache: dict[int, dict] = {}
 _best_lock = threading.Lock()
+# When this process last published each run mid-chunk: the chunks a process sends at once
+# share one refresh. Each costs a count of the run's ledger, which grows with the run.
+_published_at: dict[int, float] = {}
+_published_lock = threading.Lock()
 
 
-def run_quiz_best(session: Session, run: ReportRun) -> dict:
-    """The month's per-quiz best percentages, computed once per run in this process."""
+def run_quiz_best(session: Session, run: ReportRun) -> QuizBest:
+    """The month's standings, read once per run in this process."""
     with _best_lock:
         cached = _best_cache.get(run.id)
         if cached is None:
-            cached = quiz_best_percentages(session, Month.parse(run.month, allow_future=True))
+            cached = standings.for_month(session, Month.parse(run.month, allow_future=True))
             if len(_best_cache) > 8:
                 _best_cache.clear()
             _best_cache[run.id] = cached
@@ -70,10 +77,13 @@ def begin_run(ctx: Context, run_id: int, chunk_size: int) -> list[list[int]]:
     A run that is running already (resumed, retried, or re-driven by the reaper) gives its
     pending work as chunks again; claims make sure nothing is sent twice.
     """
-    runs.begin(ctx.session, run_id)
+    began = runs.begin(ctx.session, run_id)
     run = _fresh_run(ctx.session, run_id)
     if run is None or run.state != RunState.RUNNING:
         return []
+    if began and run.scope == RunScope.ALL:
+        # The whole month's mail ranks against the month as it stands now, in every worker.
+        standings.refresh(ctx.session, Month.parse(run.month, allow_future=True))
     chunks = pending_chunks(ctx.session, run_id, chunk_size)
     progress.publish(ctx.store, ctx.session, run)
     if not chunks:
@@ -121,7 +131,8 @@ def send_chunk(
         running = [pool.submit(lane.run) for lane in lanes]
         # While the lanes send, this thread keeps the run's progress snapshot fresh.
         while wait(running, timeout=PUBLISH_SECONDS).not_done:
-            progress.publish(ctx.store, session, _fresh_run(session, run_id))
+            if _due_for_publish(run_id):
+                progress.publish(ctx.store, session, _fresh_run(session, run_id))
     for done in running:
         outcome.add(done.result())
     run = _fresh_run(session, run_id)
@@ -132,6 +143,17 @@ def send_chunk(
     progress.publish(ctx.store, session, run)
     finish_if_complete(ctx, run_id)
     return outcome
+
+
+def _due_for_publish(run_id: int) -> bool:
+    now = time.monotonic()
+    with _published_lock:
+        if now - _published_at.get(run_id, 0.0) < PUBLISH_SECONDS:
+            return False
+        if len(_published_at) > 64:
+            _published_at.clear()
+        _published_at[run_id] = now
+        return True
 
 
 def finish_if_complete(ctx: Context, run_id: int) -> bool:

@@ -107,10 +107,14 @@ def reopen(session: Session, run_id: int) -> bool:
 
 def close_if_complete(session: Session, run_id: int) -> bool:
     """queued or running → done once no delivery is open, with the counts frozen on the run."""
+    # EXISTS, not a count: every chunk asks, and counting the open deliveries of a large
+    # run each time made the run's cost grow with the square of its size.
     still_open = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.run_id == run_id, Delivery.state.in_(DELIVERY_OPEN))
+        select(
+            select(Delivery.id)
+            .where(Delivery.run_id == run_id, Delivery.state.in_(DELIVERY_OPEN))
+            .exists()
+        )
     )
     if still_open:
         return False

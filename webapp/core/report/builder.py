@@ -7,11 +7,9 @@ row handling would cost more than the database does here.
 import dataclasses
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 
-from sqlalchemy import Float
-from sqlalchemy import and_
 from sqlalchemy import case
-from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +20,7 @@ from webapp.core.models import Score
 from webapp.core.models import Subject
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.report import standings
 from webapp.core.report.data import AttemptResult
 from webapp.core.report.data import Change
 from webapp.core.report.data import ChapterResult
@@ -31,21 +30,10 @@ from webapp.core.report.data import Report
 from webapp.core.report.data import SubjectResult
 from webapp.core.report.data import Totals
 from webapp.core.report.insights import insights_for
+from webapp.core.report.query import PERCENT
+from webapp.core.report.query import in_month
+from webapp.core.report.standings import QuizBest
 from webapp.core.states import Role
-
-# One expression for an attempt's percent, used by every query, so that a learner's own
-# best from the chunk query is bit-for-bit the value in the run-wide best lists. The
-# multiplication comes first: a*100 is exact, so equal fractions (1/2, 2/4) give equal
-# doubles on SQLite and PostgreSQL alike.
-PERCENT = case(
-    (Score.total_questions == 0, 0.0),
-    else_=cast(Score.total_scored, Float) * 100.0 / cast(Score.total_questions, Float),
-)
-
-
-def _in_month(month: Month):
-    # Half-open range: 23:59:59 on the last day counts, 00:00 of the next month does not.
-    return and_(Score.timestamp >= month.start, Score.timestamp < month.end)
 
 
 def average_percent(correct: int, questions: int) -> float:
@@ -53,30 +41,14 @@ def average_percent(correct: int, questions: int) -> float:
     return round(correct * 100.0 / questions, 2) if questions else 0.0
 
 
-def quiz_best_percentages(session: Session, month: Month) -> dict[int, list[float]]:
-    """Per quiz attempted in the month, each learner's best percent there, sorted ascending."""
-    best = func.max(PERCENT)
-    rows = session.connection().execute(
-        select(Score.quiz_id, best)
-        .join(User, User.id == Score.user_id)
-        .where(User.role == Role.LEARNER, _in_month(month))
-        .group_by(Score.quiz_id, Score.user_id)
-    )
-    result: dict[int, list[float]] = defaultdict(list)
-    for quiz_id, pct in rows:
-        result[quiz_id].append(float(pct))
-    for values in result.values():
-        values.sort()
-    return dict(result)
-
-
-def _rank(best_of_others_sorted: list[float], own_best: float, pct: float) -> int:
+def _rank(best_of_others_sorted: Sequence[float], own_best: float, pct: float) -> int:
     # Competition ranking against other learners' bests: ties share a rank, and the
     # learner's own best (which is in the list) never counts against them.
     greater = len(best_of_others_sorted) - bisect_right(best_of_others_sorted, pct)
     if own_best > pct:
         greater -= 1
-    return 1 + greater
+    # Standings stored before the learner's best came in lack it: still never below #1.
+    return max(1, 1 + greater)
 
 
 def _totals(attempts: list[AttemptResult]) -> Totals:
@@ -128,7 +100,7 @@ def _fetch_attempts(session: Session, user_ids: list[int], month: Month) -> dict
         .join(Quiz, Quiz.id == Score.quiz_id)
         .join(Chapter, Chapter.id == Quiz.chapter_id)
         .join(Subject, Subject.id == Chapter.subject_id)
-        .where(Score.user_id.in_(user_ids), _in_month(month))
+        .where(Score.user_id.in_(user_ids), in_month(month))
         .order_by(Score.user_id, Score.timestamp, Score.id)
     )
     by_user: dict[int, list] = defaultdict(list)
@@ -159,7 +131,7 @@ def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[
 _ATTEMPT_COLUMNS = 5
 
 
-def _attempt_rows(rows, quiz_best: dict[int, list[float]]) -> list[AttemptResult]:
+def _attempt_rows(rows, quiz_best: QuizBest) -> list[AttemptResult]:
     own_best: dict[int, float] = {}
     for r in rows:
         pct = float(r.pct)
@@ -238,19 +210,23 @@ def build_reports(
     session: Session,
     user_ids: list[int],
     month: Month,
-    quiz_best: dict[int, list[float]] | None = None,
+    quiz_best: QuizBest | None = None,
 ) -> dict[int, Report]:
-    """Report data for each learner of the chunk; unknown ids and non-learners are absent."""
+    """Report data for each learner of the chunk; unknown ids and non-learners are absent.
+
+    quiz_best: the month's standings when the caller holds them (a run's worker).
+    """
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    if quiz_best is None:
-        quiz_best = quiz_best_percentages(session, month)
     learners = _fetch_learners(session, ids)
     if not learners:
         return {}
     learner_ids = sorted(learners)
     attempts = _fetch_attempts(session, learner_ids, month)
+    if quiz_best is None:
+        quizzes = {row.quiz_id for rows in attempts.values() for row in rows}
+        quiz_best = standings.for_month(session, month, quizzes)
     history = _fetch_history(session, learner_ids, month)
     return {
         uid: _report(learners[uid], month, attempts.get(uid, []), history.get(uid), quiz_best)
