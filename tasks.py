@@ -29,6 +29,7 @@ from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
+from webapp.infra import database
 from webapp.infra import failpoints
 from webapp.infra.queue import build_huey
 from webapp.infra.runtime import Runtime
@@ -228,6 +229,13 @@ def monthly_run(ctx: Context):
     log.info("monthly run for %s started: run %s, %d learner(s)", month, run.id, run.total)
     enqueue.run(run)
     return run.task_id
+
+
+@job(retries=0, periodic=crontab(minute="37"))
+def refresh_statistics(ctx: Context):
+    """Hourly, the query planner's statistics (SQLite keeps none unless asked)."""
+    database.refresh_statistics(ctx.session.connection())
+    ctx.session.commit()
 
 
 @job(retries=0)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
 
 from tests.helpers.apps import close_app
 from tests.helpers.apps import make_test_config
@@ -42,6 +43,10 @@ def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
     assert out.exit_code == 0, out.output
     assert _fingerprint(app) == _fingerprint(other)
     close_app(other)
+    with app.app_context():
+        # The planner's statistics were gathered after the load (SQLite keeps none by itself).
+        analysed = get_session().execute(text("SELECT tbl FROM sqlite_stat1")).scalars()
+        assert {"user", "score"} <= set(analysed)
 
 
 def test_seed_demo_refuses_a_database_with_learners(runner):

@@ -38,6 +38,7 @@ def test_learners_are_searched_by_name_or_email(admin, world):
     assert "4 learners" in text_of(admin.get("/learners"))
     by_name = text_of(admin.get("/learners?q=ortega"))
     assert "Tomás Ortega" in by_name and "Priya" not in by_name
+    assert "Tomás Ortega" in text_of(admin.get("/learners?q=ORTEGA"))  # case does not matter
     by_email = text_of(admin.get("/learners?q=amara@example"))
     assert "Amara Okafor" in by_email and "1 learner" in by_email
     nothing = text_of(admin.get("/learners?q=%25"))  # LIKE wildcards are literal
@@ -56,6 +57,9 @@ def test_learner_search_is_paginated_and_htmx_gets_the_results_alone(mail_app, a
     html = second.get_data(as_text=True)
     assert html.lstrip().startswith('<section id="learner-results"')
     assert "Zed 29" in html and "Zed 00" not in html
+    past_the_end = text_of(admin.get("/learners?q=zed&page=9"))
+    assert "30 learners" in past_the_end and "Page 2 of 2" in past_the_end
+    assert "Zed 29" in past_the_end
 
 
 def test_suggestions_offer_name_and_email(admin, world):

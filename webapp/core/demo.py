@@ -15,6 +15,7 @@ from webapp.core.models import Subject
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import Role
+from webapp.infra.database import refresh_statistics
 
 CURRICULUM = {
     "Mathematics": ["Algebra", "Geometry", "Probability", "Calculus"],
@@ -208,5 +209,7 @@ def seed(
     if batch:
         session.execute(insert(Score), batch)
         scores += len(batch)
+    session.commit()
+    refresh_statistics(session.connection())
     session.commit()
     return {"learners": users, "attempts": scores, "months": [str(m) for m in month_list]}

@@ -32,3 +32,24 @@ def page_of(
     limited = query.limit(per_page).offset((number - 1) * per_page)
     rows = list(session.scalars(limited) if scalars else session.execute(limited).all())
     return Page(rows=rows, number=number, pages=pages, total=total)
+
+
+def counted_page_of(session: Session, query: Select, number: int, per_page: int) -> Page:
+    """page_of for a query of ORM objects whose every row costs a scan (a text search): the
+    total comes with the page, from a window count in the same query, so the rows are
+    scanned once instead of twice. A page past the end is asked again as the last page.
+    """
+    found = session.execute(
+        query.add_columns(func.count().over())
+        .limit(per_page)
+        .offset((max(number, 1) - 1) * per_page)
+    ).all()
+    if not found:
+        return (
+            page_of(session, query, number, per_page, scalars=True)
+            if number > 1
+            else Page([], 1, 1, 0)
+        )
+    total = found[0][-1]
+    pages = max((total + per_page - 1) // per_page, 1)
+    return Page(rows=[row[0] for row in found], number=max(number, 1), pages=pages, total=total)
