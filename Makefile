@@ -32,8 +32,12 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# A whole run as deployed, timed; e.g. make bench BENCH_ARGS="--backend pg-redis --consumers 2".
+# Figures go to the terminal and, as JSON, to instance/bench.json.
+BENCH_ARGS ?=
 bench: venv
-	$(BIN)/python -m bench.bench_run
+	mkdir -p instance
+	$(BIN)/python -m bench.bench_run --json instance/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

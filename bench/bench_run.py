@@ -259,7 +259,8 @@ def state_run_id(backend: Backend, task_id: str) -> int:
 
 
 def quiet_probes(browser: Browser, backend: Backend, month: Month, emails: dict) -> dict:
-    """The run page of the last run, learner search and previews, on a quiet database."""
+    """The run page of the last run, learner search and previews (of the run's month, and of
+    the month before with no mail kept), on a quiet database."""
     engine = make_engine(backend.env["DATABASE_URL"])
     with session_factory(engine)() as session:
         run_id = session.scalar(select(ReportRun.id).order_by(ReportRun.id.desc()).limit(1))
@@ -271,6 +272,11 @@ def quiet_probes(browser: Browser, backend: Backend, month: Month, emails: dict)
         "learner_search": [browser.get("/learners?q=ana")[1] for _ in range(20)],
         "preview": [
             browser.get(f"/learners/{uid}/preview/{month}")[1] for uid in learner_ids[::step][:20]
+        ],
+        # The month before the run's: no mail kept, so the report is built and rendered.
+        "preview_unsent": [
+            browser.get(f"/learners/{uid}/preview/{month.previous()}")[1]
+            for uid in learner_ids[::step][:20]
         ],
     }
     return {name: percentiles(values) for name, values in timings.items()}

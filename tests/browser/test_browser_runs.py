@@ -123,6 +123,8 @@ def test_cancel_a_running_run_stops_sending(page: Page, make_stack, smtp_server,
     wait_for_state(page, "cancelled")
     expect(page.locator("#run-progress .notice")).to_contain_text("Run cancelled")
     shot(page, "21-run-cancelled")
+    # The server has each message 2 s before it says 250: wait for those replies too.
+    eventually(lambda: ledger.states()["sending"] == 0, timeout=15)
     sent = _settled(smtp_server)
     assert 2 <= sent < 35
     recipients = _recipients(smtp_server)
