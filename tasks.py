@@ -26,6 +26,7 @@ from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
 from webapp.core.mail.pool import SmtpPool
 from webapp.core.mail.render import render_report
+from webapp.core.mail.slots import ConnectionSlots
 from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
@@ -48,6 +49,7 @@ DB_RETRIES = 3
 
 _runtime: Runtime | None = None
 _smtp: SmtpPool | None = None
+_smtp_made_for: tuple = ()
 _runtime_lock = threading.Lock()
 
 
@@ -62,14 +64,20 @@ def runtime() -> Runtime:
 
 def smtp_pool() -> SmtpPool:
     """This process's SMTP connections, shared by its tasks."""
-    global _smtp
-    settings = runtime().settings
+    global _smtp, _smtp_made_for
+    rt = runtime()
+    settings = rt.settings
     with _runtime_lock:
         wanted = SmtpSettings.from_settings(settings)
-        if _smtp is None or _smtp.settings != wanted:
+        made_for = (wanted, settings.SMTP_MAX_CONNECTIONS, settings.SMTP_MAX_CONNECTIONS_TOTAL, rt)
+        if _smtp is None or _smtp_made_for != made_for:
             if _smtp is not None:
                 _smtp.close()
-            _smtp = SmtpPool(wanted, settings.SMTP_MAX_CONNECTIONS)
+            total = settings.SMTP_MAX_CONNECTIONS_TOTAL
+            # The slots shared by every process live in the database they share.
+            shared = ConnectionSlots(rt.engine.connect, total) if total else None
+            _smtp = SmtpPool(wanted, settings.SMTP_MAX_CONNECTIONS, shared)
+            _smtp_made_for = made_for
         return _smtp
 
 

@@ -244,3 +244,14 @@ class QuizStanding(Base):
     # Little-endian IEEE doubles, ascending, one per learner who attempted the quiz.
     bests: Mapped[bytes] = mapped_column(LargeBinary)
     computed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SmtpSlot(Base):
+    """One SMTP connection's right to be open, under SMTP_MAX_CONNECTIONS_TOTAL (see
+    webapp/core/mail/slots.py): free, or held by one process until its lease runs out."""
+
+    __tablename__ = "smtp_slot"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)

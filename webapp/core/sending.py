@@ -124,7 +124,10 @@ def send_chunk(
     month = Month.parse(run.month, allow_future=True)
     reports = build_reports(session, [r.user_id for r in rows], month, run_quiz_best(session, run))
     jobs = [Job(r.id, r.message_id, reports.get(r.user_id)) for r in rows]
-    count = max(1, min(ctx.settings.SMTP_MAX_CONNECTIONS, len(jobs)))
+    count = min(ctx.settings.SMTP_MAX_CONNECTIONS, len(jobs))
+    if ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL > 0:
+        count = min(count, ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL)
+    count = max(1, count)
     stop = threading.Event()
     lanes = [Lane(ctx, run_id, month, jobs[i::count], stop, html_override) for i in range(count)]
     with ThreadPoolExecutor(count, thread_name_prefix=f"run{run_id}-lane") as pool:

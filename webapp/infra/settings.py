@@ -90,6 +90,9 @@ class Settings:
     # SMTP connections one worker process keeps open at most: each carries one message at a
     # time, so this is how many are in flight; relays limit it per client.
     SMTP_MAX_CONNECTIONS: int = 8
+    # SMTP connections open at once across every worker process together; 0: no ceiling but
+    # SMTP_MAX_CONNECTIONS in each. Set it to what the relay allows one client.
+    SMTP_MAX_CONNECTIONS_TOTAL: int = 0
     MAIL_FROM: str = "Quiz Reports <reports@quiz.example>"
 
     REPORT_CHUNK_SIZE: int = 200
@@ -148,6 +151,7 @@ class Settings:
             ),
             SMTP_TIMEOUT=env.number("SMTP_TIMEOUT", 30.0),
             SMTP_MAX_CONNECTIONS=env.integer("SMTP_MAX_CONNECTIONS", 8),
+            SMTP_MAX_CONNECTIONS_TOTAL=env.integer("SMTP_MAX_CONNECTIONS_TOTAL", 0),
             MAIL_FROM=env.text("MAIL_FROM", "Quiz Reports <reports@quiz.example>"),
             REPORT_CHUNK_SIZE=env.integer("REPORT_CHUNK_SIZE", 200),
             MONTHLY_RUN=env.flag("MONTHLY_RUN"),

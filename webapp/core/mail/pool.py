@@ -9,6 +9,10 @@ Until one connection of the process has worked, lanes open theirs one at a time,
 refusal that concerns every connection (a wrong password, TLS, a refused sender: a
 RunStoppingError) is handed to the lanes waiting behind it instead of being tried again:
 a relay sees one failed login a process, not one a lane.
+
+With SMTP_MAX_CONNECTIONS_TOTAL (slots given), a lane also holds one of the slots shared by
+every process while it sends, and its connection is closed afterwards: an idle connection
+kept open would hold a slot that another process may be waiting for.
 """
 
 import smtplib
@@ -17,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from webapp.core.mail.slots import ConnectionSlots
 from webapp.core.mail.smtp import SmtpSession
 from webapp.core.mail.smtp_connect import connect
 from webapp.core.mail.smtp_errors import RunStoppingError
@@ -30,11 +35,14 @@ REFUSAL_SECONDS = 10.0
 class SmtpPool:
     """Up to `size` SmtpSessions to one server, lent to one lane at a time."""
 
-    def __init__(self, settings: SmtpSettings, size: int) -> None:
+    def __init__(
+        self, settings: SmtpSettings, size: int, shared: ConnectionSlots | None = None
+    ) -> None:
         if size < 1:
             raise ValueError("SMTP_MAX_CONNECTIONS must be 1 or more")
         self.settings = settings
         self.size = size
+        self.shared = shared
         self._free: list[SmtpSession] = []
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
@@ -46,6 +54,11 @@ class SmtpPool:
     def session(self) -> Iterator[SmtpSession]:
         """A connection of the pool (open or to be opened), back in the pool afterwards."""
         self._slots.acquire()
+        try:
+            number = self.shared.acquire() if self.shared else None
+        except BaseException:
+            self._slots.release()
+            raise
         with self._lock:
             smtp = self._free.pop() if self._free else SmtpSession(self.settings, self._open)
         try:
@@ -54,8 +67,12 @@ class SmtpPool:
             smtp.close()
             raise
         finally:
-            with self._lock:
-                self._free.append(smtp)
+            if number is None:
+                with self._lock:
+                    self._free.append(smtp)
+            else:
+                smtp.quit()
+                self.shared.release(number)
             self._slots.release()
 
     def _open(self, settings: SmtpSettings) -> smtplib.SMTP:
@@ -81,3 +98,5 @@ class SmtpPool:
             idle, self._free = self._free, []
         for smtp in idle:
             smtp.quit()
+        if self.shared is not None:
+            self.shared.close()
