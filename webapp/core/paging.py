@@ -20,13 +20,21 @@ class Page:
 
 
 def page_of(
-    session: Session, query: Select, number: int, per_page: int, *, scalars: bool = False
+    session: Session,
+    query: Select,
+    number: int,
+    per_page: int,
+    *,
+    scalars: bool = False,
+    total: int | None = None,
 ) -> Page:
     """Page `number` of `query` (clamped to the last page): a count and one LIMIT query.
 
     scalars: rows are the first column's values (ORM objects) instead of row tuples.
+    total: how many rows the query has, when the caller knows it already (no count).
     """
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if total is None:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     pages = max((total + per_page - 1) // per_page, 1)
     number = min(max(number, 1), pages)
     limited = query.limit(per_page).offset((number - 1) * per_page)

@@ -260,12 +260,30 @@ def _delivery_rows():
     return select(*_DELIVERY_ROW).join(User, User.id == Delivery.user_id)
 
 
-def deliveries_of(session: Session, run_id: int, state: str, number: int, per_page: int) -> Page:
-    """One page of a run's deliveries, in the state given ("" for all): two indexed queries."""
+def deliveries_of(
+    session: Session,
+    run_id: int,
+    state: str,
+    number: int,
+    per_page: int,
+    snap: Snapshot | None = None,
+) -> Page:
+    """One page of a run's deliveries, in the state given ("" for all): two indexed queries,
+    or one when the run's snapshot gives the total.
+
+    A snapshot's counts are exact once the run has closed; while it runs, only its total is
+    (a run's deliveries are fixed when it starts), as states move between two snapshots.
+    """
     query = _delivery_rows().where(Delivery.run_id == run_id)
     if state:
         query = query.where(Delivery.state == state)
-    return page_of(session, query.order_by(Delivery.id), number, per_page)
+    total = None
+    if snap is not None and snap.run_id == run_id:
+        if not state:
+            total = snap.total
+        elif not snap.is_open:
+            total = snap.counts.get(state, 0)
+    return page_of(session, query.order_by(Delivery.id), number, per_page, total=total)
 
 
 def delivery_row(session: Session, delivery_id: int):

@@ -66,9 +66,11 @@ def _filters() -> tuple[str, int]:
     return state, int(page) if page.isdigit() and 0 < int(page) < 10**7 else 1
 
 
-def deliveries_context(run: ReportRun, state: str, page: int) -> dict:
-    """One page of the run's deliveries, filtered by state."""
-    found = progress.deliveries_of(db_session, run.id, state, page, PER_PAGE)
+def deliveries_context(
+    run: ReportRun, state: str, page: int, snap: progress.Snapshot | None = None
+) -> dict:
+    """One page of the run's deliveries, filtered by state; the totals from snap if given."""
+    found = progress.deliveries_of(db_session, run.id, state, page, PER_PAGE, snap)
     page = found.number
     return {
         "run": run,
@@ -89,7 +91,8 @@ def _people(run: ReportRun) -> dict:
 
 def _page(run: ReportRun, status: int = 200, **progress_extra):
     state, page = _filters()
-    context = progress_context(run, **progress_extra) | deliveries_context(run, state, page)
+    context = progress_context(run, **progress_extra)
+    context |= deliveries_context(run, state, page, context["snap"])
     body = render_template("run_page/show.html", people=_people(run), **context)
     return make_response(body, status)
 
