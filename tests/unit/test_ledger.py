@@ -108,6 +108,25 @@ def test_a_late_snapshot_from_before_the_close_does_not_hide_it(app, session, ru
     assert [r.state for r in snap.results] == ["sent"] * 3
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_lanes_connection_sends_with_async_commits_that_stay_in_their_transaction(
+    app, run_of_three
+):
+    """Claim and "sent" commit without waiting for the disk on PostgreSQL; the connection
+    goes back to the pool waiting for every later commit, as the hand-over does."""
+    run, ids, _ = run_of_three
+    engine = app.extensions["runtime"].engine
+    with engine.connect() as db:
+        assert deliveries.claim(db, ids[0], run.id, 60)
+        deliveries.hand_over(db, ids[0])
+        deliveries.mark_sent(db, ids[0], run.id, 250, b"x", "0" * 64)
+        if engine.dialect.name == "postgresql":
+            assert db.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            db.rollback()
+    with engine.connect() as db:
+        assert db.scalar(select(Delivery.state).where(Delivery.id == ids[0])) == "sent"
+
+
 def test_circuit_breaker_trips_at_threshold_and_a_send_resets_it(session, run_of_three):
     run, ids, _ = run_of_three
     assert runs.note_failure(session, run.id, 3) is False

@@ -141,7 +141,9 @@ def claim(db: Db, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
         "lease": now + timedelta(seconds=lease_seconds),
     }
     claimed = _CLAIM.rowcount(db, params)
-    commit(db)
+    # Lost with the database server, a claim leaves the delivery pending: no message went
+    # out on it, since the hand-over (which does wait) would have flushed it to disk.
+    commit(db, wait_for_disk=False)
     if claimed == 1:
         with _held_lock:
             _held[delivery_id] = params["lease"]
@@ -174,7 +176,9 @@ def mark_sent(db: Db, delivery_id: int, run_id: int, code: int, message: bytes, 
     else:
         _SENT_MINE.rowcount(db, {**params, "lease": lease})
     _BREAKER_RESET.rowcount(db, {"rid": run_id})
-    commit(db)
+    # Lost with the database server, a "sent" leaves the delivery handed over: the reaper
+    # marks it unknown, never sends it again.
+    commit(db, wait_for_disk=False)
     _forget_claim(delivery_id)
     failpoints.hit("after_commit")
 
