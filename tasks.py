@@ -37,7 +37,7 @@ from webapp.infra.runtime import Runtime
 from webapp.infra.settings import Settings
 
 # The consumer imports this module before anything else exists: it reads the settings.
-SETTINGS = Settings.from_env()
+SETTINGS = Settings.from_env().validated()
 huey = build_huey(SETTINGS)
 failpoints.arm(SETTINGS.FAULT_KILL_AT)
 

@@ -68,7 +68,7 @@ def _flask_config(settings: Settings) -> dict:
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the web app from the environment; tests pass their own settings in `config`."""
-    settings = Settings.from_env().updated(config or {})
+    settings = Settings.from_env().updated(config or {}).validated()
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),

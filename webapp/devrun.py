@@ -39,7 +39,7 @@ def commands(settings: Settings) -> list[tuple[str, list[str]]]:
 
 
 def main() -> int:
-    settings = Settings.from_env()
+    settings = Settings.from_env().validated()
     prepare(settings)
     children: list[tuple[str, subprocess.Popen]] = []
     for name, argv in commands(settings):

@@ -1,5 +1,9 @@
 """The app factory: settings from the environment, safe defaults, refusal in production."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.helpers.apps import close_app
@@ -7,6 +11,7 @@ from tests.helpers.apps import make_test_config
 from webapp.app import ConfigError
 from webapp.app import create_app
 from webapp.infra.settings import Settings
+from webapp.infra.settings import SettingsError
 from webapp.infra.settings import default_smtp_security
 
 
@@ -70,3 +75,51 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("REPORT_CHUNK_SIZE", "many")
     with pytest.raises(ValueError, match="REPORT_CHUNK_SIZE"):
         Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("MONTHLY_RUN_DAY", "31", "a day from 1 to 28"),
+        ("MONTHLY_RUN_HOUR", "24", "an hour from 0 to 23"),
+        ("MAIL_RATE_PER_SECOND", "-1", "0 (no limit) or more"),
+        ("MAIL_RATE_PER_HOUR", "-5", "0 (no cap) or more"),
+        ("SMTP_SECURITY", "tls", "starttls, ssl or none"),
+        ("SMTP_PORT", "70000", "a port from 1 to 65535"),
+        ("SMTP_MAX_CONNECTIONS", "0", "1 or more"),
+        ("SMTP_MAX_CONNECTIONS_TOTAL", "-1", "0 (no ceiling) or more"),
+        ("REPORT_CHUNK_SIZE", "0", "1 to 10000 learners"),
+        ("LEASE_SECONDS", "0", "1 second or more"),
+        ("DISPLAY_TIMEZONE", "Mars/Olympus_Mons", "a time zone name"),
+        ("QUIZ_REPORTS_ENV", "prod", "development or production"),
+        ("MAIL_FROM", "reports", "an address"),
+    ],
+)
+def test_a_value_the_product_cannot_use_is_refused_at_start_with_its_name(
+    monkeypatch, variable, value, allowed
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env().validated()
+    assert str(refused.value).startswith(f"{variable}={value} is not allowed: {allowed}")
+
+
+def test_the_defaults_and_the_edges_of_each_range_are_allowed(monkeypatch):
+    assert Settings.from_env().validated()
+    for variable, value in [
+        ("MONTHLY_RUN_DAY", "28"),
+        ("MONTHLY_RUN_HOUR", "0"),
+        ("DISPLAY_TIMEZONE", "Europe/Berlin"),
+        ("MAIL_RATE_PER_SECOND", "0.5"),
+    ]:
+        monkeypatch.setenv(variable, value)
+    assert Settings.from_env().validated().MONTHLY_RUN_DAY == 28
+
+
+def test_a_worker_with_a_bad_setting_does_not_start_and_says_why(tmp_path):
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "MONTHLY_RUN_DAY": "31"}
+    started = subprocess.run(
+        [sys.executable, "-c", "import tasks"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode != 0
+    assert "MONTHLY_RUN_DAY=31 is not allowed: a day from 1 to 28" in started.stderr

@@ -5,10 +5,13 @@ tasks.py, `make run`); everything else is handed the object it built.
 """
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +29,50 @@ def default_smtp_security(port: int) -> str:
     if port in (25, 1025, 2525) or port > 10000:
         return "none"
     return "starttls"
+
+
+def _zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _between(low: float, high: float = math.inf):
+    return lambda value: low <= value <= high
+
+
+def _variable(name: str) -> str:
+    return "QUIZ_REPORTS_ENV" if name == "ENV" else name
+
+
+# (setting, what it allows in words, the check): Settings.validated() applies them in order.
+_RULES = [
+    ("ENV", "development or production", lambda v: v in ("development", "production")),
+    ("DATABASE_BUSY_TIMEOUT", "seconds above 0", lambda v: v > 0),
+    ("TASK_RETRY_DELAY", "0 seconds or more", _between(0)),
+    ("SMTP_PORT", "a port from 1 to 65535", _between(1, 65535)),
+    ("SMTP_SECURITY", "starttls, ssl or none", lambda v: v in ("starttls", "ssl", "none")),
+    ("SMTP_TIMEOUT", "seconds above 0", lambda v: v > 0),
+    ("SMTP_MAX_CONNECTIONS", "1 or more", _between(1)),
+    ("SMTP_MAX_CONNECTIONS_TOTAL", "0 (no ceiling) or more", _between(0)),
+    ("MAIL_FROM", "an address such as Quiz Reports <reports@example.org>", lambda v: "@" in v),
+    ("REPORT_CHUNK_SIZE", "1 to 10000 learners", _between(1, 10_000)),
+    # A 29th, 30th or 31st would skip the months that have no such day.
+    ("MONTHLY_RUN_DAY", "a day from 1 to 28, which every month has", _between(1, 28)),
+    ("MONTHLY_RUN_HOUR", "an hour from 0 to 23 (UTC)", _between(0, 23)),
+    ("MAX_SEND_ATTEMPTS", "1 or more", _between(1)),
+    ("RETRY_BASE_SECONDS", "0 seconds or more", _between(0)),
+    ("LEASE_SECONDS", "1 second or more", _between(1)),
+    ("REAPER_STALL_SECONDS", "seconds above 0", lambda v: v > 0),
+    ("CIRCUIT_BREAKER_FAILURES", "0 (off) or more", _between(0)),
+    ("MAIL_RATE_PER_SECOND", "0 (no limit) or more messages a second", _between(0, 1e9)),
+    ("MAIL_RATE_PER_HOUR", "0 (no cap) or more messages an hour", _between(0)),
+    ("DISPLAY_TIMEZONE", "a time zone name such as Europe/Berlin", _zone),
+    ("DEMO_USERS", "0 or more", _between(0)),
+    ("PORT", "a port from 1 to 65535", _between(1, 65535)),
+]
 
 
 class _Reader:
@@ -173,6 +220,16 @@ class Settings:
             PORT=env.integer("PORT", 5000),
             FAULT_KILL_AT=env.text("FAULT_KILL_AT"),
         )
+
+    def validated(self) -> "Settings":
+        """These settings, or a SettingsError naming the first variable with a value the
+        product cannot use and what it allows."""
+        for name, allowed, ok in _RULES:
+            value = getattr(self, name)
+            if not ok(value):
+                shown = int(value) if isinstance(value, float) and value.is_integer() else value
+                raise SettingsError(f"{_variable(name)}={shown} is not allowed: {allowed}.")
+        return self
 
     def updated(self, values: Mapping[str, object]) -> "Settings":
         """A copy with the given settings changed; keys that are not settings are ignored."""
