@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 
 from tests.helpers.factories import make_quiz
@@ -77,3 +78,21 @@ def test_an_all_learner_run_ranks_against_the_month_as_it_stands_when_it_begins(
     ctx = Context(session=session, settings=runtime.settings, store=runtime.kv)
     assert sending.begin_run(ctx, run.id, chunk_size=50)
     assert list(standings.for_month(session, DEC)[q["triangles"].id]) == [50.0, 75.0, 100.0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_run_that_begins_gives_the_planner_its_new_ledger(app, session):
+    """Planned on statistics from before the run wrote its ledger, PostgreSQL claimed through
+    the (run, state) index instead of the primary key: 80 ms a claim at 100,000 learners."""
+    for _ in range(30):
+        make_user(session)
+    session.commit()
+    run = launch.start_all(session, DEC, mail_from="Quiz Reports <reports@quiz.example>")
+    runtime = app.extensions["runtime"]
+    ctx = Context(session=session, settings=runtime.settings, store=runtime.kv)
+    sending.begin_run(ctx, run.id, chunk_size=50)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = "SELECT reltuples FROM pg_class WHERE relname = 'delivery'"
+    else:
+        rows = "SELECT CAST(stat AS INTEGER) FROM sqlite_stat1 WHERE tbl = 'delivery' LIMIT 1"
+    assert session.execute(text(rows)).scalar() == 30

@@ -29,6 +29,7 @@ from webapp.core.report.standings import QuizBest
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.infra import database
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,11 @@ def begin_run(ctx: Context, run_id: int, chunk_size: int) -> list[list[int]]:
     if began and run.scope == RunScope.ALL:
         # The whole month's mail ranks against the month as it stands now, in every worker.
         standings.refresh(ctx.session, Month.parse(run.month, allow_future=True))
+        # The run has just written a ledger row per learner. Planned on the statistics of
+        # before, PostgreSQL took the (run, state) index for each claim instead of the
+        # primary key: 80 ms a claim at 100,000 learners instead of a tenth of one.
+        database.refresh_statistics(ctx.session.connection(), "delivery")
+        ctx.session.commit()
     chunks = pending_chunks(ctx.session, run_id, chunk_size)
     progress.publish(ctx.store, ctx.session, run)
     if not chunks:

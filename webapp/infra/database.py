@@ -35,17 +35,19 @@ def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 5) -> Eng
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
-def refresh_statistics(connection) -> None:
-    """Let the query planner see the tables as they are now (after a bulk load, and hourly).
+def refresh_statistics(connection, table: str | None = None) -> None:
+    """Let the query planner see the tables (or one) as they are now: after a bulk load, when
+    a run has written its ledger, and hourly.
 
-    PostgreSQL's autovacuum does this by itself in time. SQLite never does: without
+    PostgreSQL's autovacuum does this by itself, in time. SQLite never does: without
     statistics it takes an index on a two-valued column (a user's role) for a selective one,
     and a search of 100,000 learners went through it row by row at twice the cost of a scan.
     """
     if connection.dialect.name == "sqlite":
         # Sampled, as PRAGMA optimize does: milliseconds even on millions of rows.
         connection.exec_driver_sql("PRAGMA analysis_limit=1000")
-    connection.exec_driver_sql("ANALYZE")
+    quoted = connection.dialect.identifier_preparer.quote
+    connection.exec_driver_sql(f"ANALYZE {quoted(table)}" if table else "ANALYZE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
