@@ -8,6 +8,7 @@ The worker needs no web framework: nothing here imports Flask.
 
 import contextlib
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from webapp.core.months import Month
 from webapp.core.report.builder import build_report
 from webapp.infra import database
 from webapp.infra import failpoints
+from webapp.infra import logs
 from webapp.infra.queue import build_huey
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import Settings
@@ -115,9 +117,13 @@ def job(*, retries: int = DB_RETRIES, periodic: Callable | None = None):
     """
 
     def declare(fn):
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def task(*args, **kwargs):
-            with fresh_context() as ctx:
+            # Every line the task logs names its run, when it has one.
+            run_id = signature.bind_partial(None, *args, **kwargs).arguments.get("run_id")
+            with logs.about(run_id=run_id), fresh_context() as ctx:
                 return fn(ctx, *args, **kwargs)
 
         if periodic is not None:
@@ -260,6 +266,13 @@ def reap():
     """Every minute, and again half a minute later: recover work Huey lost."""
     reap_now.call_local()
     enqueue.reap_later(30)
+
+
+@huey.on_startup()
+def _logs_at_start():
+    # Runs in the consumer only (never in a web process or a test that imports tasks): the
+    # app's own records, and Huey's, go out in one format.
+    logs.configure(SETTINGS, take_over_huey=True)
 
 
 @huey.on_startup()

@@ -37,6 +37,7 @@ from webapp.core.report.data import Report
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 from webapp.infra import failpoints
+from webapp.infra import logs
 from webapp.infra.ratelimit import RateLimitTimeout
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class Lane:
         """Work through the jobs over a connection of the pool; what came of them."""
         try:
             # The SMTP slot first: a lane waiting for one holds no database connection.
-            with self.ctx.smtp.session() as smtp, self.ctx.connect() as db:
+            with (
+                logs.about(run_id=self.run_id),
+                self.ctx.smtp.session() as smtp,
+                self.ctx.connect() as db,
+            ):
                 return self._work(db, smtp)
         except BaseException:
             self.stop.set()
@@ -112,39 +117,53 @@ class Lane:
 
     def _work(self, db: Connection, smtp: SmtpSession) -> ChunkOutcome:
         outcome = ChunkOutcome()
-        settings = self.ctx.settings
         for index, job in enumerate(self.jobs):
             if self.stop.is_set():
                 break
-            composed = self._compose(db, job)
-            if isinstance(composed, DeliveryState):
-                outcome.skipped += composed == DeliveryState.SKIPPED
-                outcome.failed += composed == DeliveryState.FAILED
-                continue
-            message, to_addr = composed
-            failpoints.hit("after_render")
-            if self.ctx.limiter is not None:
-                try:
-                    # Wait for a slot before claiming, so no claim waits; never for long,
-                    # so an hourly cap does not hold a worker thread for an hour.
-                    self.ctx.limiter.acquire(timeout=settings.LEASE_SECONDS / 4)
-                except RateLimitTimeout as exc:
-                    _defer(db, outcome, self.jobs[index:], exc.retry_after)
-                    break
-            if not deliveries.claim(db, job.delivery_id, self.run_id, settings.LEASE_SECONDS):
-                # Refused: taken by another worker, or the run was paused or cancelled.
-                state = runs.state_of(db, self.run_id)
-                if state != RunState.RUNNING:
-                    outcome.stopped = state
-                    break
-                continue
-            failpoints.hit("after_claim")
-            result = self._deliver(db, smtp, job.delivery_id, to_addr, message)
-            self._tally(db, outcome, result, job.delivery_id)
-            if outcome.stopped:
-                self.stop.set()
+            learner = job.report.learner.id if job.report else None
+            with logs.about(delivery_id=job.delivery_id, user_id=learner):
+                go_on = self._one(db, smtp, outcome, index, job)
+            if not go_on:
                 break
         return outcome
+
+    def _one(self, db: Connection, smtp: SmtpSession, outcome: ChunkOutcome, index, job) -> bool:
+        """Compose, claim, send and record one job; False when the lane must stop."""
+        settings = self.ctx.settings
+        composed = self._compose(db, job)
+        if isinstance(composed, DeliveryState):
+            outcome.skipped += composed == DeliveryState.SKIPPED
+            outcome.failed += composed == DeliveryState.FAILED
+            return True
+        message, to_addr = composed
+        failpoints.hit("after_render")
+        if self.ctx.limiter is not None:
+            try:
+                # Wait for a slot before claiming, so no claim waits; never for long,
+                # so an hourly cap does not hold a worker thread for an hour.
+                self.ctx.limiter.acquire(timeout=settings.LEASE_SECONDS / 4)
+            except RateLimitTimeout as exc:
+                _defer(db, outcome, self.jobs[index:], exc.retry_after)
+                log.info(
+                    "rate limit: the lane's last %d wait %.1f s",
+                    len(self.jobs) - index,
+                    exc.retry_after,
+                )
+                return False
+        if not deliveries.claim(db, job.delivery_id, self.run_id, settings.LEASE_SECONDS):
+            # Refused: taken by another worker, or the run was paused or cancelled.
+            state = runs.state_of(db, self.run_id)
+            if state != RunState.RUNNING:
+                outcome.stopped = state
+                return False
+            return True
+        failpoints.hit("after_claim")
+        result = self._deliver(db, smtp, job.delivery_id, to_addr, message)
+        self._tally(db, outcome, result, job.delivery_id)
+        if outcome.stopped:
+            self.stop.set()
+            return False
+        return True
 
     def _compose(self, db: Connection, job: Job):
         """(message bytes, recipient), or the state a delivery that cannot go was settled in."""
@@ -152,10 +171,12 @@ class Lane:
         if report is None:
             reason = "learner no longer exists"
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.SKIPPED, reason)
+            log.info("skipped: %s", reason)
             return DeliveryState.SKIPPED
         if report.empty and self.ctx.settings.SKIP_EMPTY_REPORTS:
             reason = f"no attempts in {self.month.label}"
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.SKIPPED, reason)
+            log.info("skipped: %s", reason)
             return DeliveryState.SKIPPED
         rendered = render_report(report)
         if self.html_override is not None:
@@ -172,6 +193,7 @@ class Lane:
             )
         except InvalidAddressError as exc:
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.FAILED, str(exc))
+            log.warning("failed: %s", exc)
             return DeliveryState.FAILED
         return message, learner.email
 
@@ -194,11 +216,13 @@ class Lane:
             deliveries.record_outcome(
                 db, delivery_id, DeliveryState.UNKNOWN, smtp_code=exc.code, last_error=exc.reason
             )
+            log.warning("outcome unknown: %s", exc.reason)
             return Delivered.UNKNOWN
         except PermanentRecipientError as exc:
             deliveries.record_outcome(
                 db, delivery_id, DeliveryState.FAILED, smtp_code=exc.code, last_error=exc.reason
             )
+            log.warning("refused by the server: %s", exc.reason)
             return Delivered.FAILED
         except RunStoppingError as exc:
             # Not this learner's fault: give the claim back untouched and pause the whole run.
@@ -213,11 +237,13 @@ class Lane:
             self._pause(db, exc.reason)
             return Delivered.RUN_STOPPED
         except MailError as exc:
+            log.info("not sent this time: %s", exc.reason)
             return exc
         failpoints.hit("after_250_before_commit")
         stored = zlib.compress(message, STORED_COMPRESSION)
         sha = hashlib.sha256(message).hexdigest()
         deliveries.mark_sent(db, delivery_id, self.run_id, code, stored, sha)
+        log.debug("sent (%s)", code)
         return Delivered.SENT
 
     def _tally(self, db, outcome: ChunkOutcome, result, delivery_id: int) -> None:
@@ -281,6 +307,7 @@ def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> 
             smtp_code=exc.code,
             last_error=f"gave up after {attempts} attempts: {exc.reason}",
         )
+        log.warning("failed: gave up after %d attempts: %s", attempts, exc.reason)
         return None
     delay = settings.RETRY_BASE_SECONDS * (2 ** (attempts - 1))
     deliveries.record_outcome(

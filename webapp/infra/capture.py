@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from webapp.infra import logs
 from webapp.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,8 @@ def read_captured(outbox_dir: str | os.PathLike, message_id_stem: str) -> bytes:
 
 def main() -> int:
     """Run the capture server in the foreground until Ctrl-C or SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
     config = Settings.from_env()
+    logs.configure(config)
     if not config.SMTP_CAPTURE:
         log.warning("SMTP_SERVER is set: the app mails there, not to this capture server")
     stop = threading.Event()

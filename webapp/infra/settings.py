@@ -47,6 +47,8 @@ def _variable(name: str) -> str:
     return "QUIZ_REPORTS_ENV" if name == "ENV" else name
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 # (setting, what it allows in words, the check): Settings.validated() applies them in order.
 _RULES = [
     ("ENV", "development or production", lambda v: v in ("development", "production")),
@@ -70,6 +72,8 @@ _RULES = [
     ("MAIL_RATE_PER_SECOND", "0 (no limit) or more messages a second", _between(0, 1e9)),
     ("MAIL_RATE_PER_HOUR", "0 (no cap) or more messages an hour", _between(0)),
     ("DISPLAY_TIMEZONE", "a time zone name such as Europe/Berlin", _zone),
+    ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", lambda v: v in _LEVELS),
+    ("LOG_FORMAT", "text or json", lambda v: v in ("text", "json")),
     ("DEMO_USERS", "0 or more", _between(0)),
     ("PORT", "a port from 1 to 65535", _between(1, 65535)),
 ]
@@ -157,6 +161,8 @@ class Settings:
     MAIL_RATE_PER_SECOND: float = 0.0
     MAIL_RATE_PER_HOUR: int = 0
     DISPLAY_TIMEZONE: str = "UTC"
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "text"  # or json: one JSON object a line
     SESSION_COOKIE_SECURE: bool = False
 
     # `make run`: its admin account, the demo learners it loads, the web app's port.
@@ -213,6 +219,8 @@ class Settings:
             MAIL_RATE_PER_SECOND=env.number("MAIL_RATE_PER_SECOND", 0.0),
             MAIL_RATE_PER_HOUR=env.integer("MAIL_RATE_PER_HOUR", 0),
             DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
+            LOG_LEVEL=env.text("LOG_LEVEL", "INFO").upper(),
+            LOG_FORMAT=env.text("LOG_FORMAT", "text").lower(),
             SESSION_COOKIE_SECURE=env.flag("SESSION_COOKIE_SECURE", production),
             ADMIN_EMAIL=env.text("ADMIN_EMAIL", "admin@quiz-reports.example"),
             ADMIN_PASSWORD=env.text("ADMIN_PASSWORD"),
