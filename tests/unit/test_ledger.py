@@ -1,5 +1,6 @@
 """The ledger's rules, one at a time: claims, outcomes, run control, the reaper."""
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -125,6 +126,28 @@ def test_a_lanes_connection_sends_with_async_commits_that_stay_in_their_transact
             db.rollback()
     with engine.connect() as db:
         assert db.scalar(select(Delivery.state).where(Delivery.id == ids[0])) == "sent"
+
+
+def test_a_closed_run_is_published_line_by_line_as_publish_would(app, session, run_of_three):
+    run, ids, learners = run_of_three
+    for did in ids[:2]:
+        deliveries.claim(session, did, run.id, 60)
+        deliveries.mark_sent(session, did, run.id, 250, b"x", "0" * 64)
+    deliveries.claim(session, ids[2], run.id, 60)
+    deliveries.record_outcome(session, ids[2], DeliveryState.FAILED, last_error="no such user")
+    assert runs.close_if_complete(session, run.id)
+    closed = session.get(ReportRun, run.id, populate_existing=True)
+    kv = app.extensions["runtime"].kv
+    progress.publish_closed(kv, session, closed)
+    streamed = progress.read(kv, run.task_id)
+    progress.publish(kv, session, closed, with_results=True)
+    built = progress.read(kv, run.task_id)
+    assert dataclasses.replace(streamed, updated_at="") == dataclasses.replace(built, updated_at="")
+    assert [(r.user_id, r.state, r.error) for r in streamed.results] == [
+        (learners[0].id, "sent", None),
+        (learners[1].id, "sent", None),
+        (learners[2].id, "failed", "no such user"),
+    ]
 
 
 def test_circuit_breaker_trips_at_threshold_and_a_send_resets_it(session, run_of_three):

@@ -6,6 +6,8 @@ is handed in (Huey's result storage in production, see webapp/infra/kvstore.py).
 """
 
 import dataclasses
+import io
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +39,8 @@ class SnapshotStore(Protocol):
     def get(self, key: str) -> Any: ...
 
     def put(self, key: str, value: Any) -> None: ...
+
+    def put_json(self, key: str, text: str) -> None: ...
 
     def delete(self, key: str) -> None: ...
 
@@ -158,6 +162,15 @@ def frozen_counts(run: ReportRun) -> dict[str, int]:
 
 def learner_results(session: Session, run_id: int) -> list[LearnerOutcome]:
     """Per learner of the run: the outcome and, when not sent, why."""
+    return [LearnerOutcome(**line) for line in _learner_lines(session, run_id)]
+
+
+def _key(task_id: str) -> str:
+    return f"run-progress:{task_id}"
+
+
+def _learner_lines(session: Session, run_id: int):
+    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches."""
     rows = session.execute(
         select(
             Delivery.user_id, User.username, Delivery.state, Delivery.last_error, Delivery.reason
@@ -165,20 +178,42 @@ def learner_results(session: Session, run_id: int) -> list[LearnerOutcome]:
         .join(User, User.id == Delivery.user_id)
         .where(Delivery.run_id == run_id)
         .order_by(Delivery.user_id)
-    ).all()
-    return [
-        LearnerOutcome(
-            user_id=uid,
-            username=username,
-            state=state,
-            error=error or (reason if state != DeliveryState.SENT else None),
-        )
-        for uid, username, state, error, reason in rows
-    ]
+        .execution_options(yield_per=2000)
+    )
+    for uid, username, state, error, reason in rows:
+        yield {
+            "user_id": uid,
+            "username": username,
+            "state": state,
+            "error": error or (reason if state != DeliveryState.SENT else None),
+        }
 
 
-def _key(task_id: str) -> str:
-    return f"run-progress:{task_id}"
+def publish_closed(store: SnapshotStore, session: Session, run: ReportRun) -> Snapshot:
+    """Publish a closed run's snapshot with every learner's line, as publish(with_results=True)
+    would; the lines go into the stored JSON as they are read. Held as objects all at once,
+    the lines of a 100,000-learner run took a worker from 115 to 200 MB.
+
+    Returns the snapshot without its results (the worker has no use for them).
+    """
+    snap = snapshot_of(run, ledger_counts(session, run.id))
+    head = snap.to_store()
+    head.pop("results")
+    text = io.StringIO()
+    text.write(json.dumps(head, separators=(",", ":"))[:-1])
+    text.write(',"results":[')
+    for n, line in enumerate(_learner_lines(session, run.id)):
+        text.write("," if n else "")
+        text.write(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+    text.write("]}")
+    try:
+        store.put_json(_key(run.task_id), text.getvalue())
+    except Exception:  # noqa: BLE001
+        log.warning("could not publish the progress of run %s", run.id, exc_info=True)
+    if session.scalar(select(ReportRun.state).where(ReportRun.id == run.id)) != snap.state:
+        # Reopened meanwhile (failures retried): the open state's snapshot wins, as in publish.
+        return publish(store, session, session.get(ReportRun, run.id, populate_existing=True))
+    return snap
 
 
 def publish(

@@ -170,7 +170,7 @@ def finish_if_complete(ctx: Context, run_id: int) -> bool:
     if not runs.close_if_complete(ctx.session, run_id):
         return False
     run = _fresh_run(ctx.session, run_id)
-    progress.publish(ctx.store, ctx.session, run, with_results=True)
+    progress.publish_closed(ctx.store, ctx.session, run)
     with _best_lock:
         _best_cache.pop(run_id, None)
     return True

@@ -39,6 +39,10 @@ class KeyValueStore:
         """Store `value` (anything JSON can hold) under `key`, replacing what was there."""
         self.storage.put_data(key, json.dumps(value, separators=(",", ":")).encode())
 
+    def put_json(self, key: str, text: str) -> None:
+        """Store a value already encoded as JSON text (a large one, written as it was read)."""
+        self.storage.put_data(key, text.encode())
+
     def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""
         self.storage.delete_data(key)
