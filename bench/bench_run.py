@@ -30,6 +30,7 @@ import redis
 from sqlalchemy import delete
 from sqlalchemy import select
 
+from bench.machine import calibration_ms
 from bench.machine import cpu_of_named
 from bench.machine import cpu_seconds
 from bench.machine import tree_cpu_seconds
@@ -380,6 +381,8 @@ def main() -> int:
     sink = None
     stack = None
     try:
+        speed = calibration_ms()
+        print(f"machine: {os.cpu_count()} cores, calibration {speed} ms", flush=True)
         token, month, emails = seed(backend, args.users, args.attempts)
         sink = Sink(work, args.relay_latency_ms)
         stack = start_stack(args, backend, work, sink.port)
@@ -397,6 +400,7 @@ def main() -> int:
         print(summary_table(runs, quiet, args), flush=True)
         if args.json:
             figures = {"args": vars(args) | {"json": str(args.json)}, "quiet": quiet}
+            figures["calibration_ms"] = [speed, calibration_ms()]  # before and after
             figures["runs"] = [asdict(r) for r in runs]
             args.json.write_text(json.dumps(figures, indent=2, default=str))
     finally:

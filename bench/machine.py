@@ -1,6 +1,7 @@
 """What the benchmark reads of the machine: CPU seconds and peak memory of processes."""
 
 import os
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,3 +68,15 @@ def pids_named(name: str) -> list[int]:
 def cpu_of_named(name: str) -> float:
     """CPU seconds of every process called `name` (a server and its backends)."""
     return sum(cpu_seconds(pid) for pid in pids_named(name))
+
+
+def calibration_ms() -> float:
+    """CPU milliseconds of a fixed piece of pure Python, best of five: how fast this machine
+    is right now. A shared VM's speed drifts by a third from hour to hour, so figures from
+    two sessions compare only after dividing by it."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        sum(i * i for i in range(2_000_000))
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)

