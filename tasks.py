@@ -10,11 +10,15 @@ import contextlib
 import functools
 import inspect
 import logging
+import os
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 
 from huey import crontab
+from huey.consumer_options import OptionParserHandler
 from huey.signals import SIGNAL_INTERRUPTED
 
 from webapp import enqueue
@@ -22,6 +26,7 @@ from webapp.core import launch
 from webapp.core import reaper
 from webapp.core import schedule
 from webapp.core import sending
+from webapp.core import workers
 from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
@@ -52,6 +57,8 @@ DB_RETRIES = 3
 _runtime: Runtime | None = None
 _smtp: SmtpPool | None = None
 _smtp_made_for: tuple = ()
+# This consumer process's heartbeat; None outside a consumer (the web app, tests).
+_heartbeat: workers.Heartbeat | None = None
 _runtime_lock = threading.Lock()
 
 
@@ -121,10 +128,17 @@ def job(*, retries: int = DB_RETRIES, periodic: Callable | None = None):
 
         @functools.wraps(fn)
         def task(*args, **kwargs):
-            # Every line the task logs names its run, when it has one.
+            # Every line the task logs names its run, when it has one; so does the beat.
             run_id = signature.bind_partial(None, *args, **kwargs).arguments.get("run_id")
-            with logs.about(run_id=run_id), fresh_context() as ctx:
-                return fn(ctx, *args, **kwargs)
+            beating = _heartbeat
+            if beating is not None:
+                beating.task_started(run_id)
+            try:
+                with logs.about(run_id=run_id), fresh_context() as ctx:
+                    return fn(ctx, *args, **kwargs)
+            finally:
+                if beating is not None:
+                    beating.task_finished(run_id)
 
         if periodic is not None:
             return huey.periodic_task(periodic, retries=retries)(task)
@@ -273,6 +287,36 @@ def _logs_at_start():
     # Runs in the consumer only (never in a web process or a test that imports tasks): the
     # app's own records, and Huey's, go out in one format.
     logs.configure(SETTINGS, take_over_huey=True)
+
+
+def _this_consumer() -> workers.Consumer:
+    """This consumer process as its command line (read with Huey's own parser) describes it."""
+    options, _args = OptionParserHandler().get_option_parser().parse_args(sys.argv[1:])
+    return workers.Consumer(
+        host=socket.gethostname()[:80],
+        pid=os.getpid(),
+        worker_type=options.worker_type or "thread",
+        workers=options.workers or 1,
+        periodic=options.periodic is not False,
+        started_at=utcnow(),
+    )
+
+
+@huey.on_startup()
+def _beat_at_start():
+    # Every worker of a consumer calls this hook; the first of each process starts its beat.
+    global _heartbeat
+    sessions = runtime().session
+    with _runtime_lock:
+        if _heartbeat is None or _heartbeat.consumer.pid != os.getpid():
+            _heartbeat = workers.Heartbeat(sessions, _this_consumer())
+            _heartbeat.start()
+
+
+@huey.on_shutdown()
+def _beat_no_more():
+    if _heartbeat is not None and _heartbeat.consumer.pid == os.getpid():
+        _heartbeat.stop()
 
 
 @huey.on_startup()

@@ -15,17 +15,30 @@ from webapp.web import auth
 from webapp.web import dashboard
 from webapp.web import errors
 from webapp.web import filters
+from webapp.web import health
 from webapp.web import learners
 from webapp.web import outbox
 from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
+from webapp.web import workers
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
 from webapp.web.extensions import login_manager
 
-BLUEPRINTS = (api, auth, dashboard, run_page, learners, preview, outbox, api_tokens)
+BLUEPRINTS = (
+    api,
+    auth,
+    dashboard,
+    run_page,
+    learners,
+    preview,
+    outbox,
+    api_tokens,
+    workers,
+    health,
+)
 
 
 class ConfigError(RuntimeError):

@@ -278,3 +278,20 @@ class SmtpSlot(Base):
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WorkerBeat(Base):
+    """The last sign of life of one consumer process (see webapp/core/workers.py)."""
+
+    __tablename__ = "worker_heartbeat"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid:start
+    host: Mapped[str] = mapped_column(String(80))
+    pid: Mapped[int] = mapped_column(Integer)
+    worker_type: Mapped[str] = mapped_column(String(12))
+    workers: Mapped[int] = mapped_column(Integer)
+    periodic: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    beat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    current_run_id: Mapped[int | None] = mapped_column(Integer)

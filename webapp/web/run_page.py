@@ -14,6 +14,7 @@ from webapp.core import accounts
 from webapp.core import actions
 from webapp.core import launch
 from webapp.core import progress
+from webapp.core import workers
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
@@ -50,6 +51,9 @@ def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
     return {
         "run": run,
         "snap": snap,
+        # Said instead of waiting silently: a queued or running run and no live consumer.
+        "no_worker": run.state in RUN_ACTIVE and not workers.any_alive(db_session),
+        "silent_seconds": int(workers.SILENT_AFTER.total_seconds()),
         # Only a queued or running run polls: its final markup carries no trigger.
         "polling": run.state in RUN_ACTIVE,
         "seen": f"{snap.done}:{snap.state}",
