@@ -117,6 +117,29 @@ def fresh_context() -> Iterator[Context]:
         session.close()
 
 
+_slots_claimed: dict[str, str] = {}
+
+
+def first_in_slot(name: str) -> bool:
+    """True for the first consumer to run periodic task `name` in this minute.
+
+    Every consumer that runs periodic tasks schedules each of them; the first to start one in
+    a minute claims the minute in the queue's store, and the others skip it. So starting
+    every consumer without -n is safe. Each consumer removes its own earlier claims.
+    """
+    slot = utcnow().strftime("%Y%m%d%H%M")
+    store = runtime().kv
+    if not store.claim(f"periodic:{name}:{slot}"):
+        log.info("periodic %s: another consumer runs it in slot %s", name, slot)
+        return False
+    earlier = _slots_claimed.get(name)
+    _slots_claimed[name] = slot
+    if earlier is not None and earlier != slot:
+        store.delete(f"periodic:{name}:{earlier}")
+    log.info("periodic %s: runs in slot %s", name, slot)
+    return True
+
+
 def job(*, retries: int = DB_RETRIES, periodic: Callable | None = None):
     """Declare a task: it gets a fresh context as its first argument, and its retry policy.
 
@@ -141,7 +164,12 @@ def job(*, retries: int = DB_RETRIES, periodic: Callable | None = None):
                     beating.task_finished(run_id)
 
         if periodic is not None:
-            return huey.periodic_task(periodic, retries=retries)(task)
+
+            @functools.wraps(fn)
+            def once_a_slot():
+                return task() if first_in_slot(fn.__name__) else None
+
+            return huey.periodic_task(periodic, retries=retries)(once_a_slot)
         return huey.task(retries=retries, retry_delay=SETTINGS.TASK_RETRY_DELAY)(task)
 
     return declare
@@ -278,8 +306,9 @@ def reap_now(ctx: Context):
 @huey.periodic_task(crontab(minute="*"))
 def reap():
     """Every minute, and again half a minute later: recover work Huey lost."""
-    reap_now.call_local()
-    enqueue.reap_later(30)
+    if first_in_slot("reap"):
+        reap_now.call_local()
+        enqueue.reap_later(30)
 
 
 @huey.on_startup()

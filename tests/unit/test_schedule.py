@@ -26,7 +26,12 @@ def test_due_from_the_set_day_and_hour_until_the_month_has_a_run(session):
     assert due_month(session, datetime(2025, 1, 9, 13, 0), 1, 6) is None
 
 
-def test_monthly_run_task_starts_and_mails_the_last_full_month_once(mail_app, smtp_server):
+def test_monthly_run_task_starts_and_mails_the_last_full_month_once(
+    mail_app, smtp_server, monkeypatch
+):
+    # Twice in one minute: past the guard that lets one consumer a minute run it, to see
+    # that the task itself starts a month once.
+    monkeypatch.setattr(tasks, "first_in_slot", lambda name: True)
     month = Month.last_full()
     with mail_app.app_context():
         s = get_session()
@@ -50,3 +55,12 @@ def test_monthly_run_is_off_unless_asked_for(mail_app, smtp_server):
     assert tasks.monthly_run.call_local() is None
     with mail_app.app_context():
         assert get_session().scalar(select(ReportRun)) is None
+
+
+def test_a_periodic_task_runs_once_a_minute_however_many_consumers_ask(mail_app):
+    kv = mail_app.extensions["runtime"].kv
+    assert tasks.first_in_slot("refresh_statistics") is True
+    assert tasks.first_in_slot("refresh_statistics") is False  # another consumer, same minute
+    assert tasks.first_in_slot("reap") is True  # each task has its own minutes
+    slot = tasks._slots_claimed["refresh_statistics"]
+    assert kv.get(f"periodic:refresh_statistics:{slot}") == 1

@@ -39,6 +39,10 @@ class KeyValueStore:
         """Store `value` (anything JSON can hold) under `key`, replacing what was there."""
         self.storage.put_data(key, json.dumps(value, separators=(",", ":")).encode())
 
+    def claim(self, key: str) -> bool:
+        """Set `key` if nobody has: True for exactly one of any number of callers."""
+        return bool(self.storage.put_if_empty(key, b"1"))
+
     def put_json(self, key: str, text: str) -> None:
         """Store a value already encoded as JSON text (a large one, written as it was read)."""
         self.storage.put_data(key, text.encode())
