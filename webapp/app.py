@@ -17,6 +17,7 @@ from webapp.web import errors
 from webapp.web import filters
 from webapp.web import health
 from webapp.web import learners
+from webapp.web import metrics
 from webapp.web import outbox
 from webapp.web import preview
 from webapp.web import run_page
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     api_tokens,
     workers,
     health,
+    metrics,
 )
 
 

@@ -161,6 +161,8 @@ class Settings:
     MAIL_RATE_PER_SECOND: float = 0.0
     MAIL_RATE_PER_HOUR: int = 0
     DISPLAY_TIMEZONE: str = "UTC"
+    # /metrics: with a token, scrapers send it as a Bearer token; without, loopback only.
+    METRICS_TOKEN: str = dataclasses.field(default="", repr=False)
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "text"  # or json: one JSON object a line
     SESSION_COOKIE_SECURE: bool = False
@@ -219,6 +221,7 @@ class Settings:
             MAIL_RATE_PER_SECOND=env.number("MAIL_RATE_PER_SECOND", 0.0),
             MAIL_RATE_PER_HOUR=env.integer("MAIL_RATE_PER_HOUR", 0),
             DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
+            METRICS_TOKEN=env.text("METRICS_TOKEN"),
             LOG_LEVEL=env.text("LOG_LEVEL", "INFO").upper(),
             LOG_FORMAT=env.text("LOG_FORMAT", "text").lower(),
             SESSION_COOKIE_SECURE=env.flag("SESSION_COOKIE_SECURE", production),
