@@ -82,3 +82,12 @@ def test_the_run_page_says_when_no_worker_is_running(app, admin):
     assert "No worker is running" in text_of(admin.get(f"/runs/{run_id}"))
     a_consumer_beats(app)
     assert "No worker is running" not in text_of(admin.get(f"/runs/{run_id}"))
+
+
+def test_readyz_names_a_queue_store_that_does_not_answer(tmp_path):
+    with open_app(tmp_path, REDIS_URL="redis://127.0.0.1:9/0") as app:
+        response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["queue"] == {"ok": False, "error": "the queue's store does not answer"}
+    assert checks["database"] == {"ok": True}
