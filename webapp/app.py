@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks  # noqa: F401  (declares the Huey tasks and binds them to webapp.enqueue)
 from webapp import cli
@@ -108,5 +109,11 @@ def create_app(config: dict | None = None) -> Flask:
     filters.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    if settings.TRUSTED_PROXIES:
+        # Behind N reverse proxies, the client's address, scheme and host are what the
+        # nearest N said in X-Forwarded-*: the sign-in throttle keys on the real address,
+        # and HSTS and secure cookies see https.
+        n = settings.TRUSTED_PROXIES
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     cli.init_app(app)
     return app

@@ -2,6 +2,7 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers.apps import open_app
 from tests.helpers.apps import reconfigure
 from tests.helpers.factories import MONTH
 from webapp.core import workers
@@ -49,3 +50,12 @@ def test_metrics_are_for_this_machine_unless_a_token_is_set(app, client):
     right = {"Authorization": "Bearer scrape-me"}
     response = client.get("/metrics", headers=right, environ_base=ELSEWHERE)
     assert response.status_code == 200 and b"quiz_reports_runs" in response.data
+
+
+def test_forwarded_addresses_count_only_behind_trusted_proxies(client, tmp_path):
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    # No proxy is trusted by default: a client cannot pass for this machine or another.
+    assert client.get("/metrics", headers=forwarded, environ_base=LOCAL).status_code == 200
+    with open_app(tmp_path / "behind", TRUSTED_PROXIES=1) as app:
+        behind = app.test_client()
+        assert behind.get("/metrics", headers=forwarded, environ_base=LOCAL).status_code == 403

@@ -72,6 +72,7 @@ _RULES = [
     ("MAIL_RATE_PER_SECOND", "0 (no limit) or more messages a second", _between(0, 1e9)),
     ("MAIL_RATE_PER_HOUR", "0 (no cap) or more messages an hour", _between(0)),
     ("DISPLAY_TIMEZONE", "a time zone name such as Europe/Berlin", _zone),
+    ("TRUSTED_PROXIES", "0 (none) to 5 proxies", _between(0, 5)),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", lambda v: v in _LEVELS),
     ("LOG_FORMAT", "text or json", lambda v: v in ("text", "json")),
     ("DEMO_USERS", "0 or more", _between(0)),
@@ -161,6 +162,8 @@ class Settings:
     MAIL_RATE_PER_SECOND: float = 0.0
     MAIL_RATE_PER_HOUR: int = 0
     DISPLAY_TIMEZONE: str = "UTC"
+    # Reverse proxies in front of the web app whose X-Forwarded-* headers are believed.
+    TRUSTED_PROXIES: int = 0
     # /metrics: with a token, scrapers send it as a Bearer token; without, loopback only.
     METRICS_TOKEN: str = dataclasses.field(default="", repr=False)
     LOG_LEVEL: str = "INFO"
@@ -221,6 +224,7 @@ class Settings:
             MAIL_RATE_PER_SECOND=env.number("MAIL_RATE_PER_SECOND", 0.0),
             MAIL_RATE_PER_HOUR=env.integer("MAIL_RATE_PER_HOUR", 0),
             DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
+            TRUSTED_PROXIES=env.integer("TRUSTED_PROXIES", 0),
             METRICS_TOKEN=env.text("METRICS_TOKEN"),
             LOG_LEVEL=env.text("LOG_LEVEL", "INFO").upper(),
             LOG_FORMAT=env.text("LOG_FORMAT", "text").lower(),
