@@ -104,6 +104,11 @@ def test_every_page_is_accessible(page: Page, stack, smtp_server, tmp_path):
     expect(page.locator(".token-once")).to_be_visible()
     _check(page, "15-token-created", problems)
 
+    page.get_by_role("link", name="Workers").click()
+    expect(page.locator("#workers h2")).to_have_text("1 worker alive")
+    expect(page.locator("#workers tbody tr")).to_contain_text("✓ Alive")
+    _check(page, "16-workers", problems)
+
     page.goto(stack.url("/runs/999"))
-    _check(page, "16-not-found", problems)
+    _check(page, "17-not-found", problems)
     assert problems == []
