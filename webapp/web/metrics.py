@@ -6,7 +6,6 @@ it, only this machine (a loopback address) may read them.
 """
 
 import hmac
-from bisect import bisect_left
 
 from flask import Blueprint
 from flask import Response
@@ -84,16 +83,14 @@ class _LedgerCollector:
         yield beats
 
     def _waits(self) -> HistogramMetricFamily:
-        ordered = sorted(self.figures.waits)
-        buckets = [
-            (str(bound), bisect_left(ordered, bound + 1e-9)) for bound in figures.WAIT_BUCKETS
-        ]
-        buckets.append(("+Inf", len(ordered)))
+        f = self.figures
+        buckets = [(str(b), n) for b, n in zip(figures.WAIT_BUCKETS, f.wait_buckets, strict=True)]
+        buckets.append(("+Inf", f.wait_count))
         histogram = HistogramMetricFamily(
             "quiz_reports_send_latency_seconds",
             "Seconds from a run's start to each report's 250, reports sent in the last day.",
         )
-        histogram.add_metric([], buckets, sum_value=sum(ordered))
+        histogram.add_metric([], buckets, sum_value=f.wait_sum)
         return histogram
 
 
