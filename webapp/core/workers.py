@@ -93,10 +93,14 @@ def newest_beat_age(session: Session) -> float | None:
     return None if newest is None else (utcnow() - newest).total_seconds()
 
 
+def alive_at(age: float | None) -> bool:
+    """True when a newest beat `age` seconds old (None: none) is within three beats."""
+    return age is not None and age <= SILENT_AFTER.total_seconds()
+
+
 def any_alive(session: Session) -> bool:
     """True when some consumer beat within the last three beats."""
-    age = newest_beat_age(session)
-    return age is not None and age <= SILENT_AFTER.total_seconds()
+    return alive_at(newest_beat_age(session))
 
 
 class Heartbeat:

@@ -52,9 +52,8 @@ def readyz():
     if database_up:
         age = workers.newest_beat_age(db_session)
         waiting = readiness.runs_waiting(db_session)
-        alive = age is not None and age <= workers.SILENT_AFTER.total_seconds()
         checks["workers"] = {
-            "ok": alive or not waiting,
+            "ok": workers.alive_at(age) or not waiting,
             "newest_heartbeat_seconds": None if age is None else round(age, 1),
             "runs_waiting": waiting,
         }
