@@ -23,6 +23,10 @@ def _kill_and_restart(sc: Scenario, point: str, victim: str, workers: int = 2):
     stack = sc.stack()
     for name, periodic in (("consumer0", True), ("consumer1", False)):
         extra = {"FAULT_KILL_AT": point, "workers": workers} if name == victim else {}
+        if name == victim and workers == 1:
+            # One worker thread and one SMTP connection: one delivery in flight at the kill
+            # (with more sending lanes, another could sit in DATA at that moment too).
+            extra["SMTP_MAX_CONNECTIONS"] = 1
         stack.start_consumer(name, periodic=periodic, **extra)
     stack.start_web()
     stack.wait_ready()
