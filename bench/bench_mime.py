@@ -33,10 +33,10 @@ from webapp.core.models import Quiz  # noqa: E402
 from webapp.core.models import Score  # noqa: E402
 from webapp.core.models import Subject  # noqa: E402
 from webapp.core.models import User  # noqa: E402
-from webapp.core.models import create_tables  # noqa: E402
 from webapp.core.months import Month  # noqa: E402
 from webapp.core.report.builder import build_report  # noqa: E402
 from webapp.core.report.data import Report  # noqa: E402
+from webapp.infra import schema  # noqa: E402
 from webapp.infra.database import make_engine  # noqa: E402
 
 FROM = "Quiz Reports <reports@quiz.example>"
@@ -52,7 +52,7 @@ def realistic_report() -> Report:
     Built by the product's own report builder from rows in an in-memory database.
     """
     engine = make_engine("sqlite://")
-    create_tables(engine)
+    schema.upgrade(engine)
     chapters = [
         ("Mathematics", "Algebra"),
         ("Mathematics", "Geometry"),

@@ -50,9 +50,9 @@ from webapp.core import tokens
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
-from webapp.core.models import create_tables
 from webapp.core.months import Month
 from webapp.core.states import Role
+from webapp.infra import schema
 from webapp.infra.database import make_engine
 from webapp.infra.database import session_factory
 
@@ -111,7 +111,7 @@ class Backend:
 def seed(backend: Backend, users: int, attempts: int) -> tuple[str, Month, dict[str, int]]:
     """Demo learners for the last two full months, the admin and an API token."""
     engine = make_engine(backend.env["DATABASE_URL"])
-    create_tables(engine)
+    schema.upgrade(engine)
     with session_factory(engine)() as session:
         started = time.perf_counter()
         made = demo.seed(session, users=users, months=2, seed=11, attempts=attempts)

@@ -1,5 +1,5 @@
-"""Flask CLI commands: flask --app wsgi init-db | seed-demo | create-admin | ensure-admin |
-create-token."""
+"""Flask CLI commands: flask --app wsgi db upgrade | db current | init-db | seed-demo |
+create-admin | ensure-admin | create-token."""
 
 import secrets
 import sys
@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from webapp.core import accounts
 from webapp.core import demo
 from webapp.core import tokens
-from webapp.core.models import create_tables
+from webapp.infra import schema
 from webapp.web.services import get_session
 from webapp.web.services import runtime
 from webapp.web.services import settings
@@ -30,12 +30,54 @@ def _valid_email(email: str) -> str:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
 
 
+@click.group("db")
+def db():
+    """The database schema: upgrade to the newest, or see where it stands."""
+
+
+def _upgrade() -> None:
+    engine = runtime().engine
+    before = schema.current(engine)
+    schema.upgrade(engine)
+    after = schema.current(engine)
+    if before == after:
+        click.echo(f"Database schema up to date (revision {after}).")
+    else:
+        click.echo(f"Database schema upgraded from {before or 'nothing'} to revision {after}.")
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    """Bring the database to the newest schema: creates what is missing, adds our indexes to
+    the quiz platform's tables (their rows are never changed)."""
+    _upgrade()
+
+
+@db.command("current")
+@with_appcontext
+def db_current():
+    """Print the revision the database is at, and the newest there is."""
+    at = schema.current(runtime().engine)
+    newest = schema.head()
+    click.echo(f"Database at revision {at or 'none (never migrated)'}; newest is {newest}.")
+    if at != newest:
+        sys.exit(1)
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration changes.")
+@with_appcontext
+def db_revision(message):
+    """Write a new migration from how the models differ from the database (for developers)."""
+    click.echo(schema.new_revision(runtime().engine, message))
+
+
 @click.command("init-db")
 @with_appcontext
 def init_db():
-    """Create the tables and indexes that do not exist yet."""
-    create_tables(runtime().engine)
-    click.echo("Database ready.")
+    """The same as `db upgrade` (kept for existing scripts)."""
+    _upgrade()
 
 
 @click.command("seed-demo")
@@ -53,7 +95,7 @@ def init_db():
 @with_appcontext
 def seed_demo(users, months, seed_value, attempts, if_empty):
     """Load deterministic demo data for the last full months."""
-    create_tables(runtime().engine)
+    schema.upgrade(runtime().engine)
     session = get_session()
     if demo.has_data(session):
         if if_empty:
@@ -82,7 +124,7 @@ def create_admin(email, password_stdin, full_name):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_PASSWORD:
         raise click.ClickException(f"The password must have at least {MIN_PASSWORD} characters.")
-    create_tables(runtime().engine)
+    schema.upgrade(runtime().engine)
     session = get_session()
     if accounts.admin_by_email(session, email) is None and accounts.account_named(session, email):
         raise click.ClickException(f"{email} belongs to a learner, not an admin.")
@@ -131,5 +173,5 @@ def create_token(email, name):
 
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
-    for command in (init_db, seed_demo, create_admin, ensure_admin, create_token):
+    for command in (db, init_db, seed_demo, create_admin, ensure_admin, create_token):
         app.cli.add_command(command)

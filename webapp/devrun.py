@@ -18,7 +18,7 @@ def _flask(*args: str) -> None:
 
 def prepare(settings: Settings) -> None:
     """Tables, demo data when the database is empty, and the admin account."""
-    _flask("init-db")
+    _flask("db", "upgrade")
     _flask("seed-demo", "--users", str(settings.DEMO_USERS), "--if-empty")
     _flask("ensure-admin")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp.app import create_app
-from webapp.core.models import create_tables
+from webapp.infra import schema
 from webapp.web.services import get_session
 
 
@@ -51,7 +51,7 @@ def open_app(tmp_path: Path, *, tables: bool = True, **overrides) -> Iterator[Fl
     try:
         if tables:
             with app.app_context():
-                create_tables(app.extensions["runtime"].engine)
+                schema.upgrade(app.extensions["runtime"].engine)
         yield app
     finally:
         close_app(app)

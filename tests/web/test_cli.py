@@ -1,4 +1,5 @@
-"""The flask CLI: init-db, seed-demo, create-admin, create-token, ensure-admin."""
+"""The flask CLI: db upgrade and current, init-db, seed-demo, create-admin, create-token,
+ensure-admin."""
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -6,11 +7,13 @@ from sqlalchemy import text
 
 from tests.helpers.apps import close_app
 from tests.helpers.apps import make_test_config
+from tests.helpers.apps import open_app
 from webapp.app import create_app
 from webapp.core.models import ApiToken
 from webapp.core.models import Score
 from webapp.core.models import User
 from webapp.core.tokens import user_for_token
+from webapp.infra import schema
 from webapp.web.services import get_session
 
 
@@ -27,9 +30,26 @@ def _fingerprint(app):
         return users, scores, s.scalar(select(func.count()).select_from(Score))
 
 
+def test_db_upgrade_brings_an_empty_database_to_the_newest_schema_and_current_says_so(tmp_path):
+    with open_app(tmp_path, tables=False) as app:
+        runner = app.test_cli_runner()
+        behind = runner.invoke(args=["db", "current"])
+        assert behind.exit_code == 1 and "never migrated" in behind.output
+
+        first = runner.invoke(args=["db", "upgrade"])
+        again = runner.invoke(args=["db", "upgrade"])
+        now = runner.invoke(args=["db", "current"])
+
+    head = schema.head()
+    assert first.exit_code == 0, first.output
+    assert f"upgraded from nothing to revision {head}" in first.output
+    assert again.exit_code == 0 and f"up to date (revision {head})" in again.output
+    assert now.exit_code == 0 and f"at revision {head}; newest is {head}" in now.output
+
+
 def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
     result = runner.invoke(args=["init-db"])
-    assert result.exit_code == 0 and "Database ready" in result.output
+    assert result.exit_code == 0 and "up to date" in result.output
     result = runner.invoke(args=["seed-demo", "--users", "30", "--months", "2", "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "30 learners" in result.output

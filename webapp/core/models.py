@@ -3,7 +3,6 @@
 from datetime import date
 from datetime import datetime
 
-from sqlalchemy import DDL
 from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import DateTime
@@ -14,9 +13,7 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
-from sqlalchemy import event
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -36,18 +33,8 @@ class Base(DeclarativeBase):
     """Declarative base of every table of the product."""
 
 
-def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet."""
-    Base.metadata.create_all(engine)
-
-
-# The trigram indexes of learner search need PostgreSQL's pg_trgm (a trusted extension: the
-# database's owner may create it).
-event.listen(
-    Base.metadata,
-    "before_create",
-    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
-)
+# The schema is made and changed by the migrations (migrations/, webapp/infra/schema.py); a
+# test checks that they and these models agree.
 
 
 # OWASP's floor for scrypt; werkzeug's default work factor is below it.
@@ -223,6 +210,9 @@ class Delivery(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # The consumer (its heartbeat's key) that claimed it last: when that consumer stops
+    # beating, its claims come back without waiting for the lease (webapp/core/reaper.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     smtp_code: Mapped[int | None] = mapped_column(Integer)
