@@ -338,8 +338,18 @@ def _beat_at_start():
     sessions = runtime().session
     with _runtime_lock:
         if _heartbeat is None or _heartbeat.consumer.pid != os.getpid():
-            _heartbeat = workers.Heartbeat(sessions, _this_consumer())
+            _heartbeat = workers.Heartbeat(sessions, _this_consumer(), _take_back_from_silent)
+            deliveries.claims_held_by(_heartbeat.consumer.key)
             _heartbeat.start()
+
+
+def _take_back_from_silent() -> None:
+    # After each beat (every 10 s): a consumer that stopped beating is dead or cut off; its
+    # claims and runs come back now, not when their leases run out minutes later.
+    with fresh_context() as ctx:
+        taken = reaper.take_back(ctx)
+    for run in taken.stalled:
+        enqueue.run(run)
 
 
 @huey.on_shutdown()

@@ -81,6 +81,39 @@ def test_worker_sigkilled_after_marking_handed_over_before_data_is_unknown_with_
     sc.assert_no_more_mail(stack)
 
 
+def test_every_consumer_sigkilled_mid_run_new_ones_take_the_work_back_within_a_minute(
+    tmp_path, smtp_server, redis_queue
+):
+    # Production's lease (300 s) and stall time (60 s): only the dead consumers' silent
+    # heartbeats can bring their claims and their run back this soon.
+    sc = Scenario(tmp_path, smtp_server, redis_queue, learners=400)
+    try:
+        sc.smtp.plan = FaultPlan(sleep_at_rcpt={"*": 0.01})
+        stack = sc.stack(sc.env(LEASE_SECONDS=300, REAPER_STALL_SECONDS=60))
+        stack.start_consumers(2)
+        stack.start_web()
+        stack.wait_ready()
+        task_id = sc.start_run(stack)
+        sc.wait_messages(60)
+        for consumer in stack.consumers.values():
+            consumer.proc.kill()
+        for consumer in stack.consumers.values():
+            assert consumer.stop() == -signal.SIGKILL
+        assert sc.task_status(stack, task_id)["state"] == "PROGRESS"
+
+        restarted = time.perf_counter()
+        stack.start_consumer("consumer0", periodic=True)
+        stack.start_consumer("consumer1", periodic=False)
+        sc.wait_finished(stack, task_id, timeout=90)
+        recovered = time.perf_counter() - restarted
+
+        sc.check("every consumer SIGKILLed at 60 mails, two new ones", stack, task_id)
+        sc.assert_no_more_mail(stack)
+        print(f"run finished {recovered:.1f} s after the new consumers started")
+    finally:
+        sc.close()
+
+
 def test_consumer_sigterm_mid_run_releases_its_claims_requeues_and_mails_everyone_once(sc):
     sc.smtp.plan = FaultPlan(sleep_at_rcpt={"*": 0.01})  # a run of a few seconds
     stack = sc.standard_stack()

@@ -48,11 +48,15 @@ def _world_template() -> SeededDatabase:
     return _TEMPLATE["seeded"]
 
 
-def make_world(tmp_path: Path, database_url: str | None = None) -> SeededDatabase:
+def make_world(
+    tmp_path: Path, database_url: str | None = None, learners: int = LEARNERS
+) -> SeededDatabase:
     """A private copy of the seeded database for one scenario, or a world seeded afresh in
-    the (empty) database at database_url, e.g. PostgreSQL."""
+    the (empty) database at database_url (e.g. PostgreSQL), or of another size."""
+    if database_url is None and learners != LEARNERS:
+        database_url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     if database_url is not None:
-        return seed_database(tmp_path, database_url, LEARNERS)
+        return seed_database(tmp_path, database_url, learners)
     template = _world_template()
     target = tmp_path / "test.sqlite3"
     shutil.copyfile(_TEMPLATE["file"], target)
@@ -73,9 +77,10 @@ class Scenario:
         smtp_server: SmtpTestServer,
         queue: tuple[str, str],
         database_url: str | None = None,
+        learners: int = LEARNERS,
     ):
         self.tmp_path, self.smtp, self.queue = tmp_path, smtp_server, queue
-        self.world = make_world(tmp_path, database_url)
+        self.world = make_world(tmp_path, database_url, learners)
         self.ledger = LedgerView(tmp_path, self.world.url)
         self.stacks: list[Stack] = []
         self.redis_servers: list[RedisServer] = []

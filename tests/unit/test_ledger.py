@@ -12,11 +12,15 @@ from tests.helpers.factories import make_user
 from webapp.core import actions
 from webapp.core import launch
 from webapp.core import progress
+from webapp.core import reaper
+from webapp.core import workers
 from webapp.core.clock import utcnow
+from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import WorkerBeat
 from webapp.core.months import Month
 from webapp.core.states import DeliveryState
 from webapp.web.services import get_session
@@ -244,3 +248,64 @@ def test_new_run_takes_over_failed_but_not_sent_or_unknown(session, run_of_three
     assert again.total == 1
     assert delivery(session, ids[1]).run_id == again.id
     assert delivery(session, ids[1]).state == "pending"
+
+
+def _consumer(pid: int, *, silent: bool) -> workers.Consumer:
+    """A consumer that beats now, or one that stopped beating (killed) a while ago."""
+    stopped = utcnow() - workers.SILENT_AFTER - timedelta(seconds=1)
+    return workers.Consumer("worker-1", pid, "thread", 2, False, stopped if silent else utcnow())
+
+
+def _beat(session, consumer: workers.Consumer, run_id: int | None = None) -> None:
+    workers.beat(session, consumer, 0, run_id)
+    session.execute(
+        update(WorkerBeat).where(WorkerBeat.id == consumer.key).values(beat_at=consumer.started_at)
+    )
+    session.commit()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_silent_consumers_claims_come_back_at_once_and_its_run_is_driven_again_once(
+    app, session, run_of_three
+):
+    run, ids, _ = run_of_three
+    dead, alive = _consumer(7, silent=True), _consumer(8, silent=False)
+    deliveries.claims_held_by(dead.key)
+    deliveries.claim(session, ids[0], run.id, 300)
+    deliveries.claim(session, ids[1], run.id, 300)
+    deliveries.hand_over(session, ids[1])
+    deliveries.claims_held_by(alive.key)
+    deliveries.claim(session, ids[2], run.id, 300)
+    deliveries.claims_held_by(None)
+    _beat(session, dead, run.id)
+    _beat(session, alive, run.id)
+    ctx = Context(session=session, settings=app.extensions["runtime"].settings, store=None)
+
+    taken = reaper.take_back(ctx)
+
+    assert (taken.released, taken.unknown) == (1, 1)
+    assert [r.id for r in taken.stalled] == [run.id]
+    # Long before the 300 s leases run out; the live consumer keeps its claim.
+    assert delivery(session, ids[0]).state == "pending"
+    assert delivery(session, ids[1]).state == "unknown"
+    kept = delivery(session, ids[2])
+    assert (kept.state, kept.claimed_by) == ("sending", alive.key)
+    # Another consumer looking a moment later finds nothing left to take.
+    again = reaper.take_back(ctx)
+    assert (again.released, again.unknown, again.stalled) == (0, 0, [])
+
+
+def test_a_consumer_taken_for_dead_that_wakes_up_can_no_longer_send(session, run_of_three):
+    run, ids, _ = run_of_three
+    stalled = _consumer(7, silent=True)
+    deliveries.claims_held_by(stalled.key)
+    deliveries.claim(session, ids[0], run.id, 300)
+    its_lease = deliveries._my_leases()[ids[0]]
+    deliveries.claims_held_by(None)
+    _beat(session, stalled)
+    assert deliveries.release_claims_of(session, workers.silent())[:2] == (1, 0)
+    # Another consumer claims it again; the stalled one comes back with its old lease.
+    assert deliveries.claim(session, ids[0], run.id, 300)
+    deliveries._my_leases()[ids[0]] = its_lease
+    with pytest.raises(deliveries.ClaimLost):
+        deliveries.hand_over(session, ids[0])

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlalchemy import select
 
+from webapp.core import workers
 from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
@@ -56,10 +57,38 @@ def _stalled(ctx: Context, run: ReportRun, now: datetime, stall: timedelta) -> b
     return now - last > stall
 
 
-def reap(ctx: Context) -> Reaped:
-    """One pass: release expired leases, close finished runs, find stalled ones."""
+def take_back(ctx: Context) -> Reaped:
+    """The work of consumers that stopped beating (killed, or their machine gone), at once:
+    their claims released, and the runs they were in to be driven again, since the tasks
+    they had taken from the queue died with them."""
     result = Reaped()
-    result.released, result.unknown = deliveries.release_expired(ctx.session)
+    dead = workers.silent()
+    result.released, result.unknown, runs = deliveries.release_claims_of(ctx.session, dead)
+    run_ids = runs | workers.take_runs_of_silent(ctx.session)
+    if run_ids:
+        result.stalled = list(
+            ctx.session.scalars(
+                select(ReportRun).where(
+                    ReportRun.id.in_(run_ids), ReportRun.state == RunState.RUNNING
+                )
+            )
+        )
+        log.warning(
+            "silent consumers: %d claim(s) released, %d unknown, run(s) %s driven again",
+            result.released,
+            result.unknown,
+            sorted(run.id for run in result.stalled),
+        )
+    return result
+
+
+def reap(ctx: Context) -> Reaped:
+    """One pass: take back silent consumers' work, release expired leases, close finished
+    runs, find stalled ones."""
+    result = take_back(ctx)
+    released, unknown = deliveries.release_expired(ctx.session)
+    result.released += released
+    result.unknown += unknown
     # A cancelled run's claims that came back are not sent any more.
     deliveries.cancel_orphans(ctx.session)
     now = utcnow()
@@ -68,7 +97,7 @@ def reap(ctx: Context) -> Reaped:
     for run in list(active):
         if run.state == RunState.RUNNING and finish_if_complete(ctx, run.id):
             result.closed += 1
-        elif _stalled(ctx, run, now, stall):
+        elif run not in result.stalled and _stalled(ctx, run, now, stall):
             result.stalled.append(run)
     if any(result.figures().values()):
         log.info("reaper: %s", result.figures())

@@ -1,8 +1,9 @@
 """Which consumers are alive: each consumer process writes a heartbeat every BEAT_SECONDS
 into the database every process shares; the Workers page, the run page and /readyz read it.
 
-A consumer that stops gracefully removes its row; one that was killed stops beating, shows
-as silent, and its row goes after a day.
+A consumer that stops gracefully removes its row; one that was killed stops beating and
+shows as silent. Every live consumer looks for silent ones after each beat and takes their
+work back at once (webapp/core/reaper.py); the row itself goes after a day.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import Select
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
@@ -87,6 +89,33 @@ def is_silent(beat_row: WorkerBeat, now: datetime | None = None) -> bool:
     return (now or utcnow()) - beat_row.beat_at > SILENT_AFTER
 
 
+def silent(now: datetime | None = None) -> Select:
+    """The keys of consumers that have missed three beats: taken for dead."""
+    cutoff = (now or utcnow()) - SILENT_AFTER
+    return select(WorkerBeat.id).where(WorkerBeat.beat_at < cutoff)
+
+
+def take_runs_of_silent(session: Session) -> set[int]:
+    """The runs silent consumers were working on when they stopped, each handed out once: of
+    several consumers that look at once, only the one whose update lands gets a run."""
+    rows = session.execute(
+        select(WorkerBeat.id, WorkerBeat.current_run_id).where(
+            WorkerBeat.id.in_(silent()), WorkerBeat.current_run_id.is_not(None)
+        )
+    ).all()
+    taken = set()
+    for key, run_id in rows:
+        took = session.execute(
+            update(WorkerBeat)
+            .where(WorkerBeat.id == key, WorkerBeat.current_run_id == run_id)
+            .values(current_run_id=None)
+        ).rowcount
+        if took:
+            taken.add(run_id)
+    session.commit()
+    return taken
+
+
 def newest_beat_age(session: Session) -> float | None:
     """Seconds since any consumer last beat; None when none ever did (in the last day)."""
     newest = session.scalar(select(func.max(WorkerBeat.beat_at)))
@@ -107,9 +136,16 @@ class Heartbeat:
     """A consumer process's heartbeat: a thread that beats every BEAT_SECONDS, and the
     figures it reports (tasks done, the run a task is working on)."""
 
-    def __init__(self, sessions: Callable[[], Session], consumer: Consumer) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        consumer: Consumer,
+        after_beat: Callable[[], object] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.consumer = consumer
+        # Called after each beat: where a live consumer notices the dead ones.
+        self.after_beat = after_beat
         self.tasks_done = 0
         self._runs: dict[int, int] = {}  # run id -> tasks of it running now
         self._lock = threading.Lock()
@@ -156,6 +192,8 @@ class Heartbeat:
             try:
                 with contextlib.closing(self.sessions()) as session:
                     beat(session, self.consumer, done, current)
+                if self.after_beat is not None:
+                    self.after_beat()
             except Exception:  # noqa: BLE001  (the database is back before anyone misses a beat)
                 log.warning("could not write the consumer's heartbeat", exc_info=True)
             self._stopped.wait(BEAT_SECONDS)

@@ -2,7 +2,7 @@
 
     pending ──claim──▶ sending ──mark_sent──▶ sent
        ▲                  │ ──record_outcome──▶ failed | unknown | pending (retry later)
-       └──release─────────┘    (lease expired or worker stopped before the data went out)
+       └──release─────────┘    (lease expired, its consumer silent, or stopped before DATA)
     pending ──settle──▶ skipped | failed      (decided before any SMTP work)
     pending ──cancel──▶ cancelled             failed ──retry──▶ pending
 
@@ -45,6 +45,15 @@ _held: dict[int, datetime] = {}
 _held_lock = threading.Lock()
 # The lease each claim of this thread set: its fencing token.
 _mine = threading.local()
+# This process's consumer (its heartbeat's key), written on each claim it makes; None outside
+# a consumer (a test running tasks in-process), where only the lease brings a claim back.
+_holder: str | None = None
+
+
+def claims_held_by(consumer_key: str | None) -> None:
+    """Name the consumer this process's claims belong to (set when its heartbeat starts)."""
+    global _holder
+    _holder = consumer_key
 
 
 # The per-message statements are prepared once (prepared.py): there are four a message.
@@ -67,6 +76,7 @@ _CLAIM = Prepared(
     .values(
         state=SENDING,
         lease_until=bindparam("lease"),
+        claimed_by=bindparam("holder"),
         attempts=_D.c.attempts + 1,
         data_sent=False,
         updated_at=bindparam("now"),
@@ -139,6 +149,7 @@ def claim(db: Db, delivery_id: int, run_id: int, lease_seconds: int) -> bool:
         "rid": run_id,
         "now": now,
         "lease": now + timedelta(seconds=lease_seconds),
+        "holder": _holder,
     }
     claimed = _CLAIM.rowcount(db, params)
     # Lost with the database server, a claim leaves the delivery pending: no message went
@@ -255,20 +266,37 @@ def release_expired(session: Session) -> tuple[int, int]:
     Returns (released, unknown). updated_at is left as it was: the reaper's bookkeeping is not
     progress, and the reaper's stall check reads progress from it.
     """
-    expired = Delivery.state == SENDING, Delivery.lease_until < utcnow()
+    released, unknown, _runs = _take_back(session, Delivery.lease_until < utcnow())
+    return released, unknown
+
+
+def release_claims_of(session: Session, consumers) -> tuple[int, int, set[int]]:
+    """The claims of consumers known to be dead (`consumers`: a select of their keys) taken
+    back now, as if their leases had run out; (released, unknown, the runs they were in).
+
+    The lease still fences a consumer taken for dead that was only stalled: its claims now
+    carry no lease of its own, so it can neither send on them nor record anything.
+    """
+    return _take_back(session, Delivery.claimed_by.in_(consumers))
+
+
+def _take_back(session: Session, which) -> tuple[int, int, set[int]]:
+    claims = Delivery.state == SENDING, which
     back = session.execute(
         update(Delivery)
-        .where(*expired, Delivery.data_sent.is_(False))
+        .where(*claims, Delivery.data_sent.is_(False))
         .values(
             state=PENDING,
             lease_until=None,
             updated_at=Delivery.updated_at,
             last_error=RELEASED_NOTE,
         )
-    ).rowcount
+        .returning(Delivery.run_id),
+        execution_options={"synchronize_session": False},
+    ).all()
     unknown = session.execute(
         update(Delivery)
-        .where(*expired, Delivery.data_sent.is_(True))
+        .where(*claims, Delivery.data_sent.is_(True))
         .values(
             state=DeliveryState.UNKNOWN,
             lease_until=None,
@@ -276,9 +304,11 @@ def release_expired(session: Session) -> tuple[int, int]:
             last_error="worker stopped after the message was handed to the SMTP server; "
             "it may have arrived. Use Resend to send it again.",
         )
-    ).rowcount
+        .returning(Delivery.run_id),
+        execution_options={"synchronize_session": False},
+    ).all()
     session.commit()
-    return back, unknown
+    return len(back), len(unknown), {run_id for (run_id,) in back + unknown}
 
 
 def cancel_pending(session: Session, run_id: int) -> int:
