@@ -18,8 +18,10 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m webapp.devrun
 
+# The suite on SQLite + SqliteHuey and, at the same time, on PostgreSQL + RedisHuey
+# (tests/run_suites.py); QUIZ_REPORTS_TEST_BACKEND=sqlite or pg-redis runs one.
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.run_suites $(PYTEST_ARGS)
 
 # ruff, and the import contract of pyproject.toml ([tool.importlinter]): the parts and
 # the rules between them (README.md, "Architecture").

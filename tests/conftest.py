@@ -3,15 +3,19 @@ the test SMTP server, the machine's Redis and PostgreSQL, and stacks of real pro
 
 import os
 import tempfile
+import uuid
+
+from tests.helpers import backends
 
 # The Huey instance is built from the environment at import; give the test session a
-# queue of its own before anything imports it.
-_QUEUE_DIR = tempfile.mkdtemp(prefix="quiz-reports-queue-")
-os.environ.setdefault("HUEY_SQLITE_PATH", os.path.join(_QUEUE_DIR, "huey.sqlite3"))
-os.environ.pop("REDIS_URL", None)
-
-import socket  # noqa: E402
-import uuid  # noqa: E402
+# queue of its own, on the session's backend, before anything imports it.
+if backends.on_servers():
+    _SESSION_QUEUE = f"qr-test-session-{uuid.uuid4().hex[:8]}"
+    os.environ.update(REDIS_URL=backends.REDIS_URL, HUEY_NAME=_SESSION_QUEUE)
+else:
+    _QUEUE_DIR = tempfile.mkdtemp(prefix="quiz-reports-queue-")
+    os.environ.setdefault("HUEY_SQLITE_PATH", os.path.join(_QUEUE_DIR, "huey.sqlite3"))
+    os.environ.pop("REDIS_URL", None)
 
 import pytest  # noqa: E402
 
@@ -22,13 +26,34 @@ from tests.helpers.smtp import SmtpTestServer  # noqa: E402
 from tests.helpers.stack import Stack  # noqa: E402
 from webapp.web.services import get_session  # noqa: E402
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_DB = 7
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+# --- The session's backend, and CI: every test runs -------------------------------------------
 
 
-# --- CI: every test runs ----------------------------------------------------------------------
+def pytest_report_header(config):
+    return f"backend: {backends.CHOSEN} (QUIZ_REPORTS_TEST_BACKEND)"
+
+
+def pytest_sessionstart(session):
+    """On the servers' backend, a missing server stops the session before any test."""
+    if backends.on_servers():
+        for name, host, port in (
+            ("PostgreSQL", backends.PG_HOST, backends.PG_PORT),
+            ("Redis", backends.REDIS_HOST, backends.REDIS_PORT),
+        ):
+            if not backends.reachable(host, port):
+                pytest.exit(f"{name} is not running on {host}:{port} (see .ci/run).", returncode=1)
+
+
+def pytest_sessionfinish(session):
+    if backends.on_servers():
+        backends.remove_redis_keys(_SESSION_QUEUE)
+
+
+@pytest.fixture(autouse=True)
+def _own_database_and_queue():
+    """Whatever database and queue the test made on the servers goes after it."""
+    yield
+    backends.clean_up()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -46,11 +71,14 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def database_url(request, tmp_path):
-    """The test app's database: its own SQLite file, or a fresh PostgreSQL database where a
-    test is parametrized with `database_url` "postgresql" (indirect=True)."""
-    if getattr(request, "param", "sqlite") == "postgresql":
+    """The test app's database on the session's backend; a test parametrized with
+    `database_url` "sqlite" or "postgresql" (indirect=True) gets that one."""
+    chosen = getattr(request, "param", None)
+    if chosen == "postgresql":
         return request.getfixturevalue("postgres_url")
-    return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    if chosen == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return backends.database(tmp_path)
 
 
 @pytest.fixture
@@ -118,45 +146,24 @@ def make_smtp_server():
 # --- The machine's Redis and PostgreSQL: a missing server fails the test ----------------------
 
 
-def _reachable(host: str, port: int) -> bool:
-    """True when something listens at host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_queue():
     """A Redis URL and a queue name of this test's own; its keys are removed afterwards."""
-    if not _reachable(REDIS_HOST, REDIS_PORT):
-        pytest.fail(f"Redis is not running on {REDIS_HOST}:{REDIS_PORT} (see .ci/run).")
-    import redis
-
-    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    if not backends.reachable(backends.REDIS_HOST, backends.REDIS_PORT):
+        pytest.fail(f"Redis is not running on {backends.REDIS_HOST} (see .ci/run).")
     name = f"qr-test-{uuid.uuid4().hex[:10]}"
-    yield url, name
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(match=f"*{name}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    yield backends.REDIS_URL, name
+    backends.remove_redis_keys(name)
 
 
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL database for this test, dropped afterwards."""
-    if not _reachable(PG_HOST, PG_PORT):
-        pytest.fail(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} (see .ci/run).")
-    import psycopg
-
-    name = f"qr_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if not backends.reachable(backends.PG_HOST, backends.PG_PORT):
+        pytest.fail(f"PostgreSQL is not running on {backends.PG_HOST} (see .ci/run).")
+    url = backends.new_pg_database()
+    yield url
+    backends.drop_pg_database(url)
 
 
 @pytest.fixture(params=["redis", "sqlite"])

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from tests.helpers import backends
 from tests.helpers.apps import open_app
 from tests.helpers.factories import make_browser_world
 from tests.helpers.ledger import LedgerView
@@ -63,7 +64,6 @@ def make_stack(tmp_path, smtp_server, stacks):
         env = process_env(
             tmp_path,
             smtp_server.port,
-            HUEY_SQLITE_PATH=tmp_path / "queue.sqlite3",
             SMTP_SERVER="",  # the built-in capture setting, so the Outbox page is on
             DISPLAY_TIMEZONE="Europe/Berlin",
             **env_extra,
@@ -85,6 +85,6 @@ def stack(make_stack) -> Stack:
 @pytest.fixture
 def ledger(tmp_path):
     """The stack's database, read in the test process."""
-    view = LedgerView(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}")
+    view = LedgerView(tmp_path, backends.database(tmp_path))
     yield view
     view.close()

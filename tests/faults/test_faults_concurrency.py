@@ -105,7 +105,18 @@ def test_two_resends_at_once_send_once_before_and_after_the_months_run(sc):
     assert sum(counts.values()) == sc.world.learners + 1
 
 
-def test_database_locked_when_a_run_is_posted_answers_503_and_creates_nothing(sc):
+def test_database_locked_when_a_run_is_posted_answers_503_and_creates_nothing(
+    tmp_path, smtp_server, redis_queue
+):
+    # SQLite's own lock, on either backend's session.
+    sc = Scenario(tmp_path, smtp_server, redis_queue, f"sqlite:///{tmp_path / 'locked.sqlite3'}")
+    try:
+        _locked_database_answers_503(sc)
+    finally:
+        sc.close()
+
+
+def _locked_database_answers_503(sc: Scenario) -> None:
     stack = sc.stack()
     stack.start_consumers(2)
     stack.start_web(DATABASE_BUSY_TIMEOUT=1)

@@ -7,17 +7,18 @@ from pathlib import Path
 
 from flask import Flask
 
+from tests.helpers import backends
 from webapp.app import create_app
 from webapp.infra import schema
 from webapp.web.services import get_session
 
 
 def make_test_config(tmp_path: Path, **overrides) -> dict:
-    """Settings of a test app on its own SQLite file."""
+    """Settings of a test app on its own database and queue (tests/helpers/backends.py)."""
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        "DATABASE_URL": backends.database(tmp_path),
         "WTF_CSRF_ENABLED": False,
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "INSTANCE_PATH": str(tmp_path),
@@ -27,7 +28,7 @@ def make_test_config(tmp_path: Path, **overrides) -> dict:
         "SMTP_TIMEOUT": 5.0,
         "MAIL_FROM": "Quiz Reports <reports@quiz.example>",
         # The key-value store (snapshots, sign-in counts) of this test alone.
-        "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
+        **backends.queue(tmp_path),
     }
     config.update(overrides)
     return config

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.helpers import backends
 from tests.helpers.doorbell import Doorbell
 from tests.helpers.factories import SeededDatabase
 from tests.helpers.factories import seed_database
@@ -51,10 +52,10 @@ def _world_template() -> SeededDatabase:
 def make_world(
     tmp_path: Path, database_url: str | None = None, learners: int = LEARNERS
 ) -> SeededDatabase:
-    """A private copy of the seeded database for one scenario, or a world seeded afresh in
-    the (empty) database at database_url (e.g. PostgreSQL), or of another size."""
-    if database_url is None and learners != LEARNERS:
-        database_url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    """A private copy of the seeded SQLite database for one scenario, or a world seeded
+    afresh: at database_url, on PostgreSQL when the session runs there, or of another size."""
+    if database_url is None and (learners != LEARNERS or backends.on_servers()):
+        database_url = backends.database(tmp_path)
     if database_url is not None:
         return seed_database(tmp_path, database_url, learners)
     template = _world_template()

@@ -16,6 +16,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from tests.helpers import backends
 from tests.helpers.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,8 @@ def process_env(tmp_path: Path, smtp_port: int, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "FAULT_"))}
     env.update(
         SECRET_KEY="test-secret",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        DATABASE_URL=backends.database(tmp_path),
+        **backends.queue(tmp_path),
         INSTANCE_PATH=str(tmp_path),
         OUTBOX_DIR=str(tmp_path / "outbox"),
         SMTP_SERVER="127.0.0.1",

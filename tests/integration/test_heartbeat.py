@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from tests.helpers import backends
 from tests.helpers.factories import seed_database
 from tests.helpers.ledger import LedgerView
 from tests.helpers.stack import process_env
@@ -10,9 +11,8 @@ from webapp.core.models import WorkerBeat
 
 
 def test_a_consumer_beats_while_it_runs_and_leaves_when_stopped(tmp_path, stacks, smtp_server):
-    world = seed_database(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}", 3)
-    env = process_env(tmp_path, smtp_server.port, HUEY_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
-    env.pop("REDIS_URL", None)
+    world = seed_database(tmp_path, backends.database(tmp_path), 3)
+    env = process_env(tmp_path, smtp_server.port)
     stack = stacks(env)
     consumer = stack.start_consumer(workers=3)
     stack.start_web()

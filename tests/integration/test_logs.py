@@ -3,6 +3,7 @@ line with LOG_FORMAT=json and the ids of the work, and never a secret."""
 
 import json
 
+from tests.helpers import backends
 from tests.helpers.factories import seed_database
 from tests.helpers.smtp import SmtpTestServer
 from tests.helpers.stack import process_env
@@ -21,7 +22,7 @@ def json_lines(log: str) -> list[dict]:
 
 
 def test_a_run_logs_json_lines_with_its_ids_and_no_secret(tmp_path, stacks):
-    world = seed_database(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}", 6)
+    world = seed_database(tmp_path, backends.database(tmp_path), 6)
     with SmtpTestServer(credentials=("reports", SMTP_PASSWORD)) as relay:
         env = process_env(
             tmp_path,
@@ -29,11 +30,9 @@ def test_a_run_logs_json_lines_with_its_ids_and_no_secret(tmp_path, stacks):
             SMTP_USERNAME="reports",
             SMTP_PASSWORD=SMTP_PASSWORD,
             SECRET_KEY=SECRET_KEY,
-            HUEY_SQLITE_PATH=str(tmp_path / "queue.sqlite3"),
             LOG_FORMAT="json",
             LOG_LEVEL="DEBUG",
         )
-        env.pop("REDIS_URL", None)
         stack = stacks(env)
         stack.start_consumer()
         stack.start_web()

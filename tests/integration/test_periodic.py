@@ -3,6 +3,7 @@
 import re
 from collections import Counter
 
+from tests.helpers import backends
 from tests.helpers.factories import seed_database
 from tests.helpers.stack import process_env
 from tests.helpers.waiting import eventually
@@ -12,9 +13,8 @@ SKIPPED = re.compile(r"periodic reap: another consumer runs it in slot (\d+)")
 
 
 def test_two_consumers_with_periodic_tasks_reap_once_a_minute(tmp_path, stacks, smtp_server):
-    seed_database(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}", 2)
-    env = process_env(tmp_path, smtp_server.port, HUEY_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
-    env.pop("REDIS_URL", None)
+    seed_database(tmp_path, backends.database(tmp_path), 2)
+    env = process_env(tmp_path, smtp_server.port)
     stack = stacks(env)
     for name in ("consumer0", "consumer1"):
         stack.start_consumer(name, periodic=True)  # neither with -n

@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import backends
 from tests.helpers.factories import seed_database
 from tests.helpers.stack import ROOT
 from tests.helpers.stack import Process
@@ -31,17 +32,15 @@ def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
 
 
 def test_gunicorn_from_the_procfile_serves_the_app(tmp_path, smtp_server):
-    world = seed_database(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}", 2)
+    world = seed_database(tmp_path, backends.database(tmp_path), 2)
     port = free_port()
     env = process_env(
         tmp_path,
         smtp_server.port,
         PORT=port,
-        HUEY_SQLITE_PATH=str(tmp_path / "q.sqlite3"),
         TRUSTED_PROXIES=1,
         METRICS_TOKEN="",
     )
-    env.pop("REDIS_URL", None)
     command = procfile()["web"].split()
     assert command[0] == "gunicorn"
     web = Process(
