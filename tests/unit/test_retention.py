@@ -1,5 +1,6 @@
 """Retention of mailed copies: old copies go in bounded batches, the rows and hashes stay."""
 
+import logging
 import zlib
 from datetime import datetime
 from datetime import timedelta
@@ -11,6 +12,8 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
+import tasks
+from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
@@ -20,6 +23,7 @@ from webapp.core.retention import cutoff
 from webapp.core.retention import purge_due
 from webapp.core.retention import purge_mailed_copies
 from webapp.infra.settings import Settings
+from webapp.web.services import get_session
 
 both_databases = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -210,3 +214,42 @@ def test_each_call_goes_on_where_the_last_stopped_and_a_new_pass_finds_a_later_c
     assert purge_due(ctx, resent + timedelta(days=401)).purged == 1
     assert copies_kept(session) == []
     assert columns(session, ids[0])["message_sha256"] == "cd" * 32
+
+
+# --- The hourly task ------------------------------------------------------------------------
+
+
+def test_the_purge_is_an_hourly_periodic_task():
+    def due_at(minute: int) -> set[str]:
+        return {task.name for task in tasks.huey.read_periodic(datetime(2026, 6, 1, 5, minute))}
+
+    assert "purge_mailed_copies" in due_at(23)
+    assert "purge_mailed_copies" not in due_at(24)
+
+
+def test_the_task_removes_old_copies_and_logs_how_many(mail_app, monkeypatch, caplog):
+    # Twice in one minute: past the guard that lets one consumer a minute run it.
+    monkeypatch.setattr(tasks, "first_in_slot", lambda name: True)
+    with mail_app.app_context():
+        now = utcnow()
+        ids = add(get_session(), sent(now - timedelta(days=401)), sent(now - timedelta(days=1)))
+
+    with caplog.at_level(logging.INFO, logger="quiz_reports.tasks"):
+        assert tasks.purge_mailed_copies.call_local() == 1
+        assert tasks.purge_mailed_copies.call_local() == 0
+    said = [r.getMessage() for r in caplog.records if r.name == "quiz_reports.tasks"]
+    assert said == [
+        "retention: mailed copies older than 400 days removed: 1",
+        "retention: mailed copies older than 400 days removed: 0",
+    ]
+    with mail_app.app_context():
+        assert copies_removed(get_session()) == [ids[0]]
+
+
+def test_the_task_runs_on_one_consumer_a_minute(mail_app, monkeypatch):
+    monkeypatch.setattr(tasks, "first_in_slot", lambda name: name != "purge_mailed_copies")
+    with mail_app.app_context():
+        add(get_session(), sent(utcnow() - timedelta(days=401)))
+    assert tasks.purge_mailed_copies.call_local() is None  # another consumer has this minute
+    with mail_app.app_context():
+        assert copies_removed(get_session()) == []
