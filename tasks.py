@@ -24,6 +24,7 @@ from huey.signals import SIGNAL_INTERRUPTED
 from webapp import enqueue
 from webapp.core import launch
 from webapp.core import reaper
+from webapp.core import retention
 from webapp.core import schedule
 from webapp.core import sending
 from webapp.core import workers
@@ -292,6 +293,15 @@ def refresh_statistics(ctx: Context):
     """Hourly, the query planner's statistics (SQLite keeps none unless asked)."""
     database.refresh_statistics(ctx.session.connection())
     ctx.session.commit()
+
+
+@job(retries=0, periodic=crontab(minute="23"))
+def purge_mailed_copies(ctx: Context):
+    """Hourly, a bounded share of removing mailed copies older than MESSAGE_RETENTION_DAYS."""
+    done = retention.purge_due(ctx)
+    days = ctx.settings.MESSAGE_RETENTION_DAYS
+    log.info("retention: mailed copies older than %d days removed: %d", days, done.purged)
+    return done.purged
 
 
 @job(retries=0)

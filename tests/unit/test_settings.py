@@ -93,6 +93,8 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch):
         ("DISPLAY_TIMEZONE", "Mars/Olympus_Mons", "a time zone name"),
         ("QUIZ_REPORTS_ENV", "prod", "development or production"),
         ("MAIL_FROM", "reports", "an address"),
+        ("MESSAGE_RETENTION_DAYS", "0", "1 day or more"),
+        ("MESSAGE_RETENTION_DAYS", "-30", "1 day or more"),
     ],
 )
 def test_a_value_the_product_cannot_use_is_refused_at_start_with_its_name(
@@ -105,15 +107,23 @@ def test_a_value_the_product_cannot_use_is_refused_at_start_with_its_name(
 
 
 def test_the_defaults_and_the_edges_of_each_range_are_allowed(monkeypatch):
-    assert Settings.from_env().validated()
+    assert Settings.from_env().validated().MESSAGE_RETENTION_DAYS == 400
     for variable, value in [
         ("MONTHLY_RUN_DAY", "28"),
+        ("MESSAGE_RETENTION_DAYS", "1"),
         ("MONTHLY_RUN_HOUR", "0"),
         ("DISPLAY_TIMEZONE", "Europe/Berlin"),
         ("MAIL_RATE_PER_SECOND", "0.5"),
     ]:
         monkeypatch.setenv(variable, value)
-    assert Settings.from_env().validated().MONTHLY_RUN_DAY == 28
+    allowed = Settings.from_env().validated()
+    assert allowed.MONTHLY_RUN_DAY == 28 and allowed.MESSAGE_RETENTION_DAYS == 1
+
+
+def test_a_retention_that_is_not_a_whole_number_of_days_is_named(monkeypatch):
+    monkeypatch.setenv("MESSAGE_RETENTION_DAYS", "13 months")
+    with pytest.raises(SettingsError, match="MESSAGE_RETENTION_DAYS must be a whole number"):
+        Settings.from_env()
 
 
 def test_a_worker_with_a_bad_setting_does_not_start_and_says_why(tmp_path):

@@ -1,8 +1,10 @@
 """Learners, preview, test sends, the outbox and API tokens."""
 
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy import update
 
 from tests.helpers.apps import reconfigure
 from tests.helpers.factories import MONTH
@@ -12,13 +14,17 @@ from tests.helpers.factories import make_quiz
 from tests.helpers.factories import make_score
 from tests.helpers.factories import make_subject
 from tests.helpers.factories import make_user
+from tests.helpers.web import bearer
 from tests.helpers.web import htmx
 from tests.helpers.web import login
 from tests.helpers.web import text_of
+from webapp.core.clock import utcnow
 from webapp.core.models import ApiToken
 from webapp.core.models import Delivery
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.retention import cutoff
+from webapp.core.retention import purge_mailed_copies
 from webapp.infra.capture import save_message
 from webapp.web import filters
 from webapp.web.services import get_session
@@ -140,6 +146,45 @@ def test_preview_of_a_sent_report_shows_the_stored_bytes(mail_app, admin, world,
     assert "Average score: 80%" in words and "Chemistry" not in words
     message_id = mailed.email["Message-ID"]
     assert f"Message-ID {message_id}" in text_of(admin.get(f"/learners/{uid}/preview/{MONTH}"))
+
+
+def test_preview_of_a_report_whose_copy_was_removed_renders_it_afresh_and_says_so(
+    mail_app, admin, api_world, smtp_server
+):
+    uid = api_world["learner_ids"][2]
+    admin.post(f"/learners/{uid}/send", data={"month": MONTH})
+    [mailed] = smtp_server.wait_for(1)
+    # 401 days on, retention removed the copy; meanwhile the learner's data changed.
+    with mail_app.app_context():
+        s = get_session()
+        long_ago = utcnow() - timedelta(days=401)
+        s.execute(update(Delivery).values(created_at=long_ago, sent_at=long_ago))
+        s.commit()
+        assert purge_mailed_copies(s, cutoff(utcnow(), 400)).purged == 1
+        quiz = make_quiz(s, make_chapter(s, make_subject(s, "Chemistry")))
+        make_score(s, s.get(User, uid), quiz, datetime(2024, 12, 20, 9), 1, 10)
+        s.commit()
+    said = (
+        "The mailed copy was removed after 400 days (MESSAGE_RETENTION_DAYS); this is the "
+        "report rendered again from today’s data, which may differ from what was mailed."
+    )
+    for view in ("", "?view=text"):
+        words = text_of(admin.get(f"/learners/{uid}/preview/{MONTH}{view}"))
+        assert said in words and "This is the exact message" not in words
+    words = text_of(admin.get(f"/learners/{uid}/preview/{MONTH}"))
+    assert f"Message-ID {mailed.email['Message-ID']}" in words
+    mailed_hash = delivery_of(mail_app, uid)["message_sha256"]
+    assert f"SHA-256 of the message as mailed: {mailed_hash}." in words
+    assert "Chemistry" in text_of(admin.get(f"/learners/{uid}/preview/{MONTH}?view=text"))
+    frame = admin.get(f"/learners/{uid}/preview/{MONTH}/email.html")
+    assert frame.status_code == 200 and "Chemistry" in frame.get_data(as_text=True)
+    test_sent = htmx(admin, "POST", f"/learners/{uid}/preview/{MONTH}/send-test")
+    assert "A test copy of Amara Okafor’s report was sent" in text_of(test_sent)
+    data = bearer(
+        admin, "GET", f"/scheduled/report-data?user_id={uid}&month_year={MONTH}", api_world["token"]
+    )
+    assert data.status_code == 200 and data.get_json()["user"]["id"] == uid
+    assert admin.get(f"/learners/{uid}").status_code == 200
 
 
 def test_send_a_test_to_me_leaves_the_ledger_alone(mail_app, admin, world, smtp_server):

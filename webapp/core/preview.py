@@ -37,6 +37,9 @@ class Email:
     sent: bool  # the stored bytes of a sent delivery, not a fresh rendering
     delivery: Delivery | None
     note: str = ""
+    # Set when the report was mailed but its copy was removed after this many days
+    # (MESSAGE_RETENTION_DAYS): what is shown is rendered again from today's data.
+    copy_removed_after_days: int | None = None
 
 
 def _delivery(session: Session, user_id: int, month: Month) -> Delivery | None:
@@ -47,8 +50,19 @@ def _delivery(session: Session, user_id: int, month: Month) -> Delivery | None:
     )
 
 
+def _copy_removed(delivery: Delivery | None) -> bool:
+    # Retention (core/retention.py) removes the bytes and keeps their hash.
+    return (
+        delivery is not None
+        and delivery.state == DeliveryState.SENT
+        and delivery.message is None
+        and delivery.message_sha256 is not None
+    )
+
+
 def load_email(session: Session, settings: Settings, user: User, month: Month) -> Email | None:
-    """The mailed bytes of a sent report, or the report rendered as the worker renders it.
+    """The mailed bytes of a sent report, or the report rendered as the worker renders it
+    (also for a sent report whose copy retention removed, which the Email then says).
 
     None when the account is not a learner's.
     """
@@ -59,13 +73,20 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
     report = build_report(session, user.id, month)
     if report is None:
         return None
+    removed = _copy_removed(delivery)
+    removed_after = settings.MESSAGE_RETENTION_DAYS if removed else None
     rendered = render_report(report)
     message_id = (
         delivery.message_id
         if delivery is not None
         else message_id_for(month, user.id, settings.MAIL_FROM)
     )
-    note = "" if delivery is not None else "The Message-ID is fixed when the report is queued."
+    if removed:
+        note = f"SHA-256 of the message as mailed: {delivery.message_sha256}."
+    elif delivery is None:
+        note = "The Message-ID is fixed when the report is queued."
+    else:
+        note = ""
     try:
         raw = build_message(
             rendered,
@@ -83,9 +104,11 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
             "Message-ID": message_id,
             "Date": None,
         }
-        return Email(headers, rendered.html, rendered.text, False, delivery, note)
+        return Email(headers, rendered.html, rendered.text, False, delivery, note, removed_after)
     parsed = parse_message(raw)
-    return Email(parsed["headers"], parsed["html"], parsed["text"], False, delivery, note)
+    return Email(
+        parsed["headers"], parsed["html"], parsed["text"], False, delivery, note, removed_after
+    )
 
 
 def send_test_copy(

@@ -71,6 +71,7 @@ _RULES = [
     ("CIRCUIT_BREAKER_FAILURES", "0 (off) or more", _between(0)),
     ("MAIL_RATE_PER_SECOND", "0 (no limit) or more messages a second", _between(0, 1e9)),
     ("MAIL_RATE_PER_HOUR", "0 (no cap) or more messages an hour", _between(0)),
+    ("MESSAGE_RETENTION_DAYS", "1 day or more", _between(1)),
     ("DISPLAY_TIMEZONE", "a time zone name such as Europe/Berlin", _zone),
     ("TRUSTED_PROXIES", "0 (none) to 5 proxies", _between(0, 5)),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", lambda v: v in _LEVELS),
@@ -161,6 +162,9 @@ class Settings:
     CIRCUIT_BREAKER_FAILURES: int = 25
     MAIL_RATE_PER_SECOND: float = 0.0
     MAIL_RATE_PER_HOUR: int = 0
+    # Days a sent report's mailed bytes are kept in the ledger (about 9 KB each); after that
+    # the copy is removed and the row, its Message-ID and the bytes' SHA-256 stay.
+    MESSAGE_RETENTION_DAYS: int = 400
     DISPLAY_TIMEZONE: str = "UTC"
     # Reverse proxies in front of the web app whose X-Forwarded-* headers are believed.
     TRUSTED_PROXIES: int = 0
@@ -223,6 +227,7 @@ class Settings:
             CIRCUIT_BREAKER_FAILURES=env.integer("CIRCUIT_BREAKER_FAILURES", 25),
             MAIL_RATE_PER_SECOND=env.number("MAIL_RATE_PER_SECOND", 0.0),
             MAIL_RATE_PER_HOUR=env.integer("MAIL_RATE_PER_HOUR", 0),
+            MESSAGE_RETENTION_DAYS=env.integer("MESSAGE_RETENTION_DAYS", 400),
             DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
             TRUSTED_PROXIES=env.integer("TRUSTED_PROXIES", 0),
             METRICS_TOKEN=env.text("METRICS_TOKEN"),
