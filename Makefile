@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed-requirements
 
 .PHONY: run test lint format venv bench clean
 
-$(STAMP): requirements.txt
+# The runtime set and the tests and lint (requirements-dev.txt includes requirements.txt).
+$(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
