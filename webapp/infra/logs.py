@@ -126,8 +126,12 @@ def configure(settings: Settings, *, take_over_huey: bool = False) -> None:
                     },
                     "root": {"level": settings.LOG_LEVEL, "handlers": ["stderr"]},
                     # aiosmtpd's line per SMTP command, and the dev server's per request at
-                    # DEBUG, are noise at INFO.
-                    "loggers": {"mail.log": {"level": "WARNING"}},
+                    # DEBUG, are noise at INFO; so are Alembic's two lines on every command
+                    # that checks the schema (`db upgrade` says what it did itself).
+                    "loggers": {
+                        "mail.log": {"level": "WARNING"},
+                        "alembic": {"level": "WARNING"},
+                    },
                 }
             )
             _done = True
