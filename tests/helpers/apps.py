@@ -18,7 +18,6 @@ def make_test_config(tmp_path: Path, **overrides) -> dict:
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        "DATABASE_URL": backends.database(tmp_path),
         "WTF_CSRF_ENABLED": False,
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "INSTANCE_PATH": str(tmp_path),
@@ -31,6 +30,8 @@ def make_test_config(tmp_path: Path, **overrides) -> dict:
         **backends.queue(tmp_path),
     }
     config.update(overrides)
+    if "DATABASE_URL" not in config:  # made only when needed: on PostgreSQL, a database
+        config["DATABASE_URL"] = backends.database(tmp_path)
     return config
 
 

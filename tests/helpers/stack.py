@@ -35,7 +35,6 @@ def process_env(tmp_path: Path, smtp_port: int, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "FAULT_"))}
     env.update(
         SECRET_KEY="test-secret",
-        DATABASE_URL=backends.database(tmp_path),
         **backends.queue(tmp_path),
         INSTANCE_PATH=str(tmp_path),
         OUTBOX_DIR=str(tmp_path / "outbox"),
@@ -47,6 +46,8 @@ def process_env(tmp_path: Path, smtp_port: int, **extra) -> dict:
         PYTHONUNBUFFERED="1",
     )
     env.update({k: str(v) for k, v in extra.items()})
+    if "DATABASE_URL" not in extra:  # made only when needed: on PostgreSQL, a database
+        env["DATABASE_URL"] = backends.database(tmp_path)
     return env
 
 
@@ -104,7 +105,11 @@ def start_web(env: dict, log_dir: Path, port: int) -> Process:
         except OSError:
             return False
 
-    eventually(answers, timeout=20, message=lambda: f"web app did not start:\n{proc.log()}")
+    try:
+        eventually(answers, timeout=20, message=lambda: f"web app did not start:\n{proc.log()}")
+    except BaseException:
+        proc.stop()  # nobody else holds it to stop it after the test
+        raise
     return proc
 
 
