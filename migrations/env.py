@@ -1,5 +1,5 @@
 """Alembic's environment: runs migrations on the engine that webapp/infra/schema.py hands over,
-or on DATABASE_URL when Alembic's own command line is used."""
+or, given none, on DATABASE_URL."""
 
 from alembic import context
 
@@ -11,7 +11,16 @@ from webapp.infra.settings import Settings
 
 def run() -> None:
     config = context.config
-    engine = config.attributes.get("engine") or make_engine(Settings.from_env().DATABASE_URL)
+    given = config.attributes.get("engine")
+    engine = given or make_engine(Settings.from_env().DATABASE_URL)
+    try:
+        _migrate(engine)
+    finally:
+        if given is None:
+            engine.dispose()
+
+
+def _migrate(engine) -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -199,6 +199,14 @@ class Delivery(Base):
         UniqueConstraint("user_id", "month", "kind", name="uq_delivery_user_month_kind"),
         Index("ix_delivery_run_state", "run_id", "state"),
         Index("ix_delivery_state_lease", "state", "lease_until"),
+        # The rows that still hold their mailed copy, oldest first: what retention removes
+        # (webapp/core/retention.py), found without reading the rest of the ledger.
+        Index(
+            "ix_delivery_copy_sent",
+            "sent_at",
+            sqlite_where=text("message IS NOT NULL"),
+            postgresql_where=text("message IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
