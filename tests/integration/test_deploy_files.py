@@ -19,6 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from tests.helpers import backends
 from tests.helpers.factories import seed_database
 from tests.helpers.ledger import LedgerView
 from tests.helpers.stack import BIN
@@ -81,13 +82,12 @@ def interpolate(value: str, given: dict[str, str]) -> str:
 
 
 def compose_env(service: str, base: dict, given: dict[str, str]) -> dict:
-    """The test's environment with the variables compose sets for `service`, except where
-    the databases and the relay are."""
+    """The test's environment (its backend's database and queue) with the variables compose
+    sets for `service`, except where the databases and the relay are."""
     env = dict(base)
     for name, value in SERVICES[service]["environment"].items():
         if name not in PLACES:
             env[name] = interpolate(value, given)
-    env.pop("REDIS_URL", None)  # the SQLite queue in HUEY_SQLITE_PATH
     return env
 
 
@@ -192,9 +192,9 @@ def test_the_env_example_names_every_variable_compose_requires():
 
 @pytest.mark.consumer
 def test_the_compose_commands_serve_and_beat(tmp_path, smtp_server):
-    world = seed_database(tmp_path, f"sqlite:///{tmp_path / 'test.sqlite3'}", 2)
+    world = seed_database(tmp_path, backends.database(tmp_path), 2)
     port = free_port()
-    base = process_env(tmp_path, smtp_server.port, HUEY_SQLITE_PATH=str(tmp_path / "q.sqlite3"))
+    base = process_env(tmp_path, smtp_server.port)
     given = {"SECRET_KEY": "test-secret"}
     # gunicorn.conf.py binds $PORT: the test's free port instead of the image's 8000.
     web = Process(
@@ -241,9 +241,7 @@ def test_the_migrate_command_brings_an_empty_database_up(tmp_path, smtp_server):
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     env = compose_env(
         "migrate",
-        process_env(
-            tmp_path, smtp_server.port, DATABASE_URL=url, HUEY_SQLITE_PATH=tmp_path / "q.sqlite3"
-        ),
+        process_env(tmp_path, smtp_server.port, DATABASE_URL=url),
         {"SECRET_KEY": "test-secret"},
     )
     command = argv("migrate")

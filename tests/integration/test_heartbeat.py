@@ -17,6 +17,13 @@ def test_a_consumer_beats_while_it_runs_and_leaves_when_stopped(tmp_path, stacks
     consumer = stack.start_consumer(workers=3)
     stack.start_web()
     ledger = LedgerView(tmp_path, world.url)
+    try:
+        _beats_then_leaves(stack, consumer, ledger)
+    finally:
+        ledger.close()
+
+
+def _beats_then_leaves(stack, consumer, ledger) -> None:
 
     def beats() -> list:
         with ledger.session() as s:

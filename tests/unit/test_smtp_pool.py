@@ -137,7 +137,8 @@ def test_processes_together_hold_no_more_connections_than_the_total(app, smtp_se
 
 def test_a_slot_whose_holder_stopped_is_taken_over_when_its_lease_runs_out(app):
     stopped, alive = slots_of(app, 1), slots_of(app, 1)
-    assert stopped.acquire() == 1  # and never released: the process died
+    assert stopped.acquire() == 1  # and never released: the process died,
+    stopped._stopped.set()  # and its renewing thread with it
     waiting = threading.Thread(target=alive.acquire)
     waiting.start()
     waiting.join(0.3)
