@@ -22,6 +22,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/quiz-reports \
         --create-home --shell /usr/sbin/nologin quiz-reports
 COPY wsgi.py tasks.py gunicorn.conf.py ./
 COPY webapp ./webapp
+COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
 
