@@ -6,9 +6,11 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from tests.helpers.waiting import eventually
+from tests.helpers.waiting import stays_true
 from webapp.core import workers
 from webapp.core.clock import utcnow
 from webapp.core.models import WorkerBeat
+from webapp.web.services import get_session
 
 
 def consumer(pid: int = 4242) -> workers.Consumer:
@@ -76,3 +78,22 @@ def test_the_heartbeat_thread_reports_tasks_and_its_run_and_a_stop_removes_it(
     beating.stop()
     session.expire_all()
     assert session.scalar(select(WorkerBeat)) is None
+
+
+def test_after_each_beat_the_heartbeat_looks_for_dead_consumers_and_stops_for_good(
+    app, monkeypatch
+):
+    monkeypatch.setattr(workers, "BEAT_SECONDS", 0.02)
+    looked = []
+    beating = workers.Heartbeat(
+        app.extensions["runtime"].session, consumer(), lambda: looked.append(1)
+    )
+    beating.start()
+    eventually(lambda: len(looked) >= 3, timeout=5)
+    beating.stop()
+    # The stop waited for a beat under way: nothing beats or looks after it.
+    after = len(looked)
+    assert not beating._thread.is_alive()
+    with app.app_context():
+        assert workers.listed(get_session()) == []
+    stays_true(lambda: len(looked) == after, seconds=0.2, message="it looked after its stop")

@@ -31,6 +31,8 @@ BEAT_SECONDS = 10.0
 # Three beats missed: the consumer is taken for gone.
 SILENT_AFTER = timedelta(seconds=3 * BEAT_SECONDS)
 FORGET_AFTER = timedelta(days=1)
+# How long a stop waits for a beat under way (a database that answers slowly) to end.
+STOP_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,10 @@ class Heartbeat:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self._thread.is_alive():
+            # A beat under way would write the row again after it was removed, and its
+            # connection would outlive the engine a stopping process disposes of.
+            self._thread.join(STOP_WAIT_SECONDS)
         try:
             with contextlib.closing(self.sessions()) as session:
                 gone(session, self.consumer)
