@@ -106,8 +106,8 @@ def get(url: str) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
-    except urllib.error.URLError:
-        return 0  # not listening yet
+    except OSError:  # URLError, or a read timed out: not listening, or not answering, yet
+        return 0
 
 
 # --- What the files say -----------------------------------------------------------------------

@@ -27,8 +27,8 @@ def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-    except urllib.error.URLError:
-        return 0, b""  # not listening yet
+    except OSError:  # URLError, or a read timed out: not listening, or not answering, yet
+        return 0, b""
 
 
 def test_gunicorn_from_the_procfile_serves_the_app(tmp_path, smtp_server):
