@@ -8,6 +8,7 @@ key prefix (HUEY_NAME) of its own.
 """
 
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -62,11 +63,14 @@ def drop_pg_database(url: str) -> None:
 
 
 def remove_redis_keys(name: str) -> None:
-    """Delete every key of queue `name` in the suite's Redis database."""
+    """Delete every key of queue `name` in the suite's Redis database: the product's (which
+    carry the name) and Huey's (which carry it without its punctuation)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"*{name}*", count=1000))
+    keys = set()
+    for pattern in {name, re.sub("[^a-z0-9]", "", name.lower())}:
+        keys.update(client.scan_iter(match=f"*{pattern}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
