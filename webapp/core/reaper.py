@@ -62,7 +62,12 @@ def take_back(ctx: Context) -> Reaped:
     their claims released, and the runs they were in to be driven again, since the tasks
     they had taken from the queue died with them."""
     result = Reaped()
-    dead = workers.silent()
+    # Every live consumer asks after each beat: when none is silent (the usual case) that
+    # is one read of the heartbeats, and no write that would wait for a lock.
+    dead = list(ctx.session.scalars(workers.silent()))
+    ctx.session.commit()
+    if not dead:
+        return result
     result.released, result.unknown, runs = deliveries.release_claims_of(ctx.session, dead)
     run_ids = runs | workers.take_runs_of_silent(ctx.session)
     if run_ids:

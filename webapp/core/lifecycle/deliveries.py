@@ -271,8 +271,8 @@ def release_expired(session: Session) -> tuple[int, int]:
 
 
 def release_claims_of(session: Session, consumers) -> tuple[int, int, set[int]]:
-    """The claims of consumers known to be dead (`consumers`: a select of their keys) taken
-    back now, as if their leases had run out; (released, unknown, the runs they were in).
+    """The claims of consumers known to be dead (`consumers`: their keys) taken back now,
+    as if their leases had run out; (released, unknown, the runs they were in).
 
     The lease still fences a consumer taken for dead that was only stalled: its claims now
     carry no lease of its own, so it can neither send on them nor record anything.
