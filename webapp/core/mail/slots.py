@@ -85,6 +85,11 @@ class ConnectionSlots:
     def close(self) -> None:
         """Free every slot still held and stop renewing (the pool is closing)."""
         self._stopped.set()
+        renewer = self._renewer
+        if renewer is not None and renewer is not threading.current_thread():
+            # A renewal under way holds a connection: let it end before the process may
+            # dispose of the engine it came from.
+            renewer.join(RENEW_SECONDS)
         for number in self.held():
             self.release(number)
 
