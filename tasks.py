@@ -32,6 +32,7 @@ from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
 from webapp.core.mail.pool import SmtpPool
+from webapp.core.mail.render import letter_for
 from webapp.core.mail.render import render_report
 from webapp.core.mail.slots import ConnectionSlots
 from webapp.core.mail.smtp_settings import SmtpSettings
@@ -243,7 +244,7 @@ def generate_and_send_user_report(
 def generate_user_report(ctx: Context, user_id: int, month_year: str) -> str | None:
     """Render one learner's report and return its HTML (nothing is mailed)."""
     report = build_report(ctx.session, int(user_id), Month.parse(month_year))
-    return render_report(report).html if report else None
+    return render_report(report, letter_for(ctx.settings)).html if report else None
 
 
 @job(retries=0)

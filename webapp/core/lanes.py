@@ -25,6 +25,8 @@ from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
 from webapp.core.mail.mime import InvalidAddressError
 from webapp.core.mail.mime import build_message
+from webapp.core.mail.render import PLAIN
+from webapp.core.mail.render import Letter
 from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp import SmtpSession
 from webapp.core.mail.smtp_errors import MailError
@@ -99,6 +101,7 @@ class Lane:
     jobs: list[Job]
     stop: threading.Event  # set by any lane that stops: the others stop before their next mail
     html_override: str | None = None
+    letter: Letter = PLAIN
     pauses: list[str] = field(default_factory=list)  # reasons this lane paused the run with
 
     def run(self) -> ChunkOutcome:
@@ -178,7 +181,7 @@ class Lane:
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.SKIPPED, reason)
             log.info("skipped: %s", reason)
             return DeliveryState.SKIPPED
-        rendered = render_report(report)
+        rendered = render_report(report, self.letter)
         if self.html_override is not None:
             rendered = dataclasses.replace(rendered, html=self.html_override)
         learner = report.learner

@@ -15,6 +15,7 @@ from webapp.core.mail.mime import RenderedReport
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.mime import mail_domain
 from webapp.core.mail.mime import parse_message
+from webapp.core.mail.render import letter_for
 from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp import SmtpSession
 from webapp.core.mail.smtp_errors import MailError
@@ -75,7 +76,7 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
         return None
     removed = _copy_removed(delivery)
     removed_after = settings.MESSAGE_RETENTION_DAYS if removed else None
-    rendered = render_report(report)
+    rendered = render_report(report, letter_for(settings))
     message_id = (
         delivery.message_id
         if delivery is not None

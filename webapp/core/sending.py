@@ -20,6 +20,7 @@ from webapp.core.lanes import ChunkOutcome
 from webapp.core.lanes import Job
 from webapp.core.lanes import Lane
 from webapp.core.lifecycle import runs
+from webapp.core.mail.render import letter_for
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
@@ -135,7 +136,10 @@ def send_chunk(
         count = min(count, ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL)
     count = max(1, count)
     stop = threading.Event()
-    lanes = [Lane(ctx, run_id, month, jobs[i::count], stop, html_override) for i in range(count)]
+    letter = letter_for(ctx.settings)
+    lanes = [
+        Lane(ctx, run_id, month, jobs[i::count], stop, html_override, letter) for i in range(count)
+    ]
     with ThreadPoolExecutor(count, thread_name_prefix=f"run{run_id}-lane") as pool:
         running = [pool.submit(lane.run) for lane in lanes]
         # While the lanes send, this thread keeps the run's progress snapshot fresh.

@@ -7,6 +7,7 @@ tasks.py, `make run`); everything else is handed the object it built.
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,10 @@ def _variable(name: str) -> str:
     return "QUIZ_REPORTS_ENV" if name == "ENV" else name
 
 
+# An address to put in an href: no spaces, quotes or angle brackets, and no other braces
+# than the {quiz_id} a pattern may hold.
+_PLATFORM_URL = re.compile(r"https?://[^\s\"'<>{}]+(?:\{quiz_id\}[^\s\"'<>{}]*)?")
+
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # (setting, what it allows in words, the check): Settings.validated() applies them in order.
@@ -60,6 +65,12 @@ _RULES = [
     ("SMTP_MAX_CONNECTIONS", "1 or more", _between(1)),
     ("SMTP_MAX_CONNECTIONS_TOTAL", "0 (no ceiling) or more", _between(0)),
     ("MAIL_FROM", "an address such as Quiz Reports <reports@example.org>", lambda v: "@" in v),
+    (
+        "PLATFORM_URL",
+        "empty, or an http(s) address such as https://quiz.example.org or"
+        " https://quiz.example.org/quiz/{quiz_id}",
+        lambda v: not v or _PLATFORM_URL.fullmatch(v) is not None,
+    ),
     ("REPORT_CHUNK_SIZE", "1 to 10000 learners", _between(1, 10_000)),
     # A 29th, 30th or 31st would skip the months that have no such day.
     ("MONTHLY_RUN_DAY", "a day from 1 to 28, which every month has", _between(1, 28)),
@@ -147,6 +158,8 @@ class Settings:
     # SMTP_MAX_CONNECTIONS in each. Set it to what the relay allows one client.
     SMTP_MAX_CONNECTIONS_TOTAL: int = 0
     MAIL_FROM: str = "Quiz Reports <reports@quiz.example>"
+    # The quiz platform's address: quiz names in reports link to its pages when it is set.
+    PLATFORM_URL: str = ""
 
     REPORT_CHUNK_SIZE: int = 200
     # The last full month's run starts by itself on this day of the month, at this hour (UTC).
@@ -215,6 +228,7 @@ class Settings:
             SMTP_MAX_CONNECTIONS=env.integer("SMTP_MAX_CONNECTIONS", 8),
             SMTP_MAX_CONNECTIONS_TOTAL=env.integer("SMTP_MAX_CONNECTIONS_TOTAL", 0),
             MAIL_FROM=env.text("MAIL_FROM", "Quiz Reports <reports@quiz.example>"),
+            PLATFORM_URL=env.text("PLATFORM_URL"),
             REPORT_CHUNK_SIZE=env.integer("REPORT_CHUNK_SIZE", 200),
             MONTHLY_RUN=env.flag("MONTHLY_RUN"),
             MONTHLY_RUN_DAY=env.integer("MONTHLY_RUN_DAY", 1),

@@ -10,6 +10,7 @@ the document inlining each email would (tests/unit/test_rendering.py holds them 
 
 import functools
 import re
+from dataclasses import dataclass
 
 import css_inline
 from jinja2 import Environment
@@ -20,6 +21,7 @@ from jinja2 import select_autoescape
 from webapp.core.mail.mime import RenderedReport
 from webapp.core.report.data import Report
 from webapp.infra.settings import ROOT
+from webapp.infra.settings import Settings
 
 # The workers have no Flask app to escape for them: autoescape must be on here.
 env = Environment(
@@ -141,12 +143,38 @@ def _change_line(report: Report) -> str:
     )
 
 
-def report_subject(report: Report) -> str:
+@dataclass(frozen=True)
+class Letter:
+    """What is said around the reports of one run: the run's own subject and intro, when an
+    admin set them, and where the platform's quiz pages are (PLATFORM_URL), when it is set."""
+
+    subject: str = ""
+    intro: str = ""
+    platform_url: str = ""
+
+    def quiz_url(self, quiz_id: int) -> str:
+        """The platform's page of a quiz, or "" when the platform's address is not set."""
+        if not self.platform_url:
+            return ""
+        if "{quiz_id}" in self.platform_url:
+            return self.platform_url.replace("{quiz_id}", str(quiz_id))
+        return f"{self.platform_url.rstrip('/')}/quiz/{quiz_id}"
+
+
+PLAIN = Letter()
+
+
+def letter_for(settings: Settings, subject: str | None = "", intro: str | None = "") -> Letter:
+    """The Letter of a run: its own subject and intro (if any) and the platform's address."""
+    return Letter(subject=subject or "", intro=intro or "", platform_url=settings.PLATFORM_URL)
+
+
+def report_subject(report: Report, letter: Letter = PLAIN) -> str:
     """The email subject of a report, e.g. "Your quiz report — December 2024"."""
-    return f"Your quiz report — {report.month_label}"
+    return letter.subject or f"Your quiz report — {report.month_label}"
 
 
-def report_context(report: Report) -> dict:
+def report_context(report: Report, letter: Letter = PLAIN) -> dict:
     """What the email templates are rendered with."""
     learner = report.learner
     return {
@@ -154,13 +182,14 @@ def report_context(report: Report) -> dict:
         "user": learner,
         "name": learner.display_name,
         "totals": report.totals,
-        "subject": report_subject(report),
+        "subject": report_subject(report, letter),
+        "letter": letter,
         "change_line": "" if report.empty else _change_line(report),
     }
 
 
-def render_report(report: Report) -> RenderedReport:
+def render_report(report: Report, letter: Letter = PLAIN) -> RenderedReport:
     """Render a report's email once: same data, same bytes (no clock in the body)."""
-    context = report_context(report)
+    context = report_context(report, letter)
     text = env.get_template("email/report.txt").render(context)
     return RenderedReport(subject=context["subject"], html=_HTML.render(context), text=text)
