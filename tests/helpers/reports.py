@@ -7,6 +7,7 @@ from webapp.core.report.data import AttemptResult
 from webapp.core.report.data import Change
 from webapp.core.report.data import ChapterResult
 from webapp.core.report.data import Learner
+from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import PreviousMonth
 from webapp.core.report.data import Report
 from webapp.core.report.data import SubjectResult
@@ -16,6 +17,14 @@ from webapp.core.report.insights import insights_for
 DEC = Month(2024, 12)
 NOV = Month(2024, 11)
 CHANGE = Change(attempts=2, average_percent=3.0)
+
+
+def history(*points: tuple[int, float | None]) -> list[MonthFigures]:
+    """Six months up to December 2024, oldest first, from (attempts, average) pairs."""
+    months = [DEC]
+    while len(months) < len(points):
+        months.insert(0, months[0].previous())
+    return [MonthFigures(m, n, avg) for m, (n, avg) in zip(months, points, strict=True)]
 
 
 def totals(attempts: int, questions: int, correct: int, average: float) -> Totals:
@@ -84,6 +93,7 @@ def make_report(subject_name: str = "Mathematics", **user) -> Report:
         first_month=False,
         insights=[],
         recommendations=[],
+        history=history((0, None), (4, 72.5), (1, 100.0), (0, None), (2, 50.0), (3, 66.67)),
     )
     return with_insights(report)
 
@@ -98,6 +108,7 @@ def make_empty_report() -> Report:
         chapters=[],
         days_active=0,
         change=None,
+        history=history((0, None), (4, 72.5), (1, 100.0), (0, None), (2, 50.0), (0, None)),
     )
     return with_insights(report)
 
@@ -118,3 +129,61 @@ def make_biology_report(change: Change | None = CHANGE, first_month: bool = Fals
         insights=[],
         recommendations=[],
     )
+
+
+def make_weak_report() -> Report:
+    """Wes's December 2024: eleven chapters in three subjects, every one under 60 %."""
+    names = {
+        "Biology": ["Cells", "Genetics", "Ecology", "Evolution"],
+        "Chemistry": ["Atoms", "Bonding", "Acids"],
+        "English": ["Grammar", "Vocabulary", "Poetry", "Comprehension"],
+    }
+    attempts, chapters, subjects = [], [], []
+    score_id = 100
+    for subject_id, (subject, chapter_names) in enumerate(names.items(), start=1):
+        subject_attempts = []
+        for chapter_name in chapter_names:
+            score_id += 1
+            scored = 2 + score_id % 4  # 2 to 5 of 10: 20 % to 50 %
+            quiz = f"{chapter_name} quiz {1 + score_id % 3}"
+            a = attempt_of_ten(
+                score_id,
+                f"2024-12-{score_id - 90:02}T17:00:00",
+                subject,
+                chapter_name,
+                quiz,
+                score_id,
+                scored,
+                20,
+                30,
+            )
+            subject_attempts.append(a)
+            chapters.append(
+                ChapterResult(score_id, chapter_name, subject, totals(1, 10, scored, scored * 10.0))
+            )
+        correct = sum(a.scored for a in subject_attempts)
+        n = len(subject_attempts)
+        subjects.append(
+            SubjectResult(subject_id, subject, totals(n, n * 10, correct, correct * 10.0 / n))
+        )
+        attempts += subject_attempts
+    correct = sum(a.scored for a in attempts)
+    n = len(attempts)
+    report = Report(
+        learner=Learner(9, "wes", "wes@example.test", "Wes Weaver", None),
+        month=DEC,
+        totals=totals(n, n * 10, correct, round(correct * 10.0 / n, 2)),
+        subjects=subjects,
+        chapters=chapters,
+        attempts=attempts,
+        days_active=9,
+        previous=PreviousMonth(month=NOV, totals=totals(8, 80, 31, 38.75)),
+        change=Change(attempts=n - 8, average_percent=round(correct * 10.0 / n - 38.75, 2)),
+        first_month=False,
+        insights=[],
+        recommendations=[],
+        history=history(
+            (5, 45.0), (6, 41.67), (7, 40.0), (9, 42.22), (8, 38.75), (n, correct * 10.0 / n)
+        ),
+    )
+    return with_insights(report)

@@ -58,11 +58,14 @@ def test_subject_and_both_parts():
         assert "Alice Able" in part and "alice" in part and "B.Sc." in part
         assert "Quadratics" in part and "Lenses" in part and "Physics" in part
         assert "#1 of 12" in part and "#4 of 4" in part
-        assert "Since November 2024: +1 quiz, average +16.67 points (50% → 66.67%)." in part
+        assert (
+            "Since November 2024: 1 more quiz, and your average is up 16.7 points "
+            "(50.0% → 66.7%)." in part
+        )
     # The percent band is a word, not only a colour.
-    assert "90% (strong)" in rendered.text and "30% (needs work)" in rendered.text
+    assert "90.0% (strong)" in rendered.text and "30.0% (needs work)" in rendered.text
     assert "(strong)" in rendered.html and "(needs work)" in rendered.html
-    assert "Mathematics: 2 quizzes, 17/20 correct, 85% (strong)" in rendered.text
+    assert "Mathematics: 2 quizzes, 17/20 correct, 85.0% (strong)" in rendered.text
 
 
 def test_html_is_inlined_and_mail_client_safe():
@@ -97,7 +100,9 @@ def test_empty_month_is_short_and_encouraging():
     assert rendered.subject == "Your quiz report — December 2024"
     assert "No quizzes this month" in rendered.html
     assert "Your quizzes" not in rendered.html and "By subject" not in rendered.html
-    assert "Getting started" in rendered.html and "GETTING STARTED" in rendered.text
+    # She took quizzes before: her advice is "Next steps", not "Getting started".
+    assert "Next steps" in rendered.html and "NEXT STEPS" in rendered.text
+    assert "Getting started" not in rendered.html
     # The encouraging line is shown once, in the "no quizzes" section.
     line = "after 2 quizzes in November 2024"
     assert rendered.text.count(line) == 1 and rendered.html.count(line) == 1
@@ -249,7 +254,7 @@ def test_report_from_the_database_renders(session):
     make_score(session, learner, quiz, datetime(2024, 12, 31, 23, 59, 59), 7, 10)
     rendered = render_report(build_report(session, learner.id, Month(2024, 12)))
     assert "31 Dec, 23:59" in rendered.text
-    assert "7/10 = 70% (fair), rank #1 of 1" in rendered.text
+    assert "7/10 = 70.0% (fair), rank #1 of 1" in rendered.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in rendered.html
     assert parse_message(message(rendered))["html"] == rendered.html
 

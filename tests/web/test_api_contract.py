@@ -46,6 +46,10 @@ REPORT = {
     "first_month": "bool",
     "insights": ["str"],
     "recommendations": ["str"],
+    # Six months, oldest first; the test data has no quizzes in the first (average null).
+    "history": [
+        {"month_year": "str", "month_label": "str", "attempts": "int", "average_percent": "null"}
+    ],
 }
 STARTED_ALL = {
     "message": "str",

@@ -19,6 +19,8 @@ from jinja2 import StrictUndefined
 from jinja2 import select_autoescape
 
 from webapp.core.mail.mime import RenderedReport
+from webapp.core.report import wording
+from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import Report
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
@@ -38,8 +40,6 @@ env = Environment(
 # place. Media queries are kept for phones; remote stylesheets are never fetched.
 _inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
-STRONG_PERCENT = 80.0
-FAIR_PERCENT = 60.0
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -49,17 +49,9 @@ def _per_value(filter_):
     return functools.lru_cache(maxsize=4096)(filter_)
 
 
-@_per_value
-def _pct(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-@_per_value
-def _band(value: float) -> str:
-    # A word next to the colour, so the band does not depend on seeing colours.
-    if value >= STRONG_PERCENT:
-        return "strong"
-    return "fair" if value >= FAIR_PERCENT else "needs work"
+_pct = _per_value(wording.percent)
+# A word next to the colour, so the band does not depend on seeing colours.
+_band = _per_value(wording.band)
 
 
 @_per_value
@@ -77,8 +69,18 @@ def _short_date(iso: str) -> str:
     return f"{int(iso[8:10])} {_MONTH_ABBR[int(iso[5:7]) - 1]}, {iso[11:16]}"
 
 
+def _paragraphs(text: str) -> list[str]:
+    # An admin's intro: blank lines part paragraphs; the template escapes each one.
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
 env.filters.update(
-    pct=_pct, band=_band, band_class=_band_class, band_style=_band_style, short_date=_short_date
+    pct=_pct,
+    band=_band,
+    band_class=_band_class,
+    band_style=_band_style,
+    short_date=_short_date,
+    paragraphs=_paragraphs,
 )
 
 HTML_TEMPLATE = "email/report.html"
@@ -123,24 +125,78 @@ _BAND_STYLES = _styles_of(["band-strong", "band-fair", "band-weak"])
 _HTML = env.from_string(preinlined_html(env.loader.get_source(env, HTML_TEMPLATE)[0]))
 
 
-def _signed(value: float, unit: str) -> str:
-    number = f"{value:+.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:+d}"
-    return f"{number} {unit}"
-
-
-def _change_line(report: Report) -> str:
+def _change(report: Report) -> dict:
+    """The summary's comparison with the month before: an arrow (or none) and a sentence."""
     previous = report.previous
     if report.first_month:
-        return "This is your first month of quizzes: welcome!"
+        return {"arrow": "", "line": "This is your first month of quizzes: welcome!"}
     change = report.change
     if change is None:
-        return f"No quizzes in {previous.month.label} to compare with."
-    quizzes = _signed(change.attempts, "quizzes" if abs(change.attempts) != 1 else "quiz")
-    return (
-        f"Since {previous.month.label}: {quizzes}, average "
-        f"{_signed(change.average_percent, 'points')} "
+        return {"arrow": "", "line": f"No quizzes in {previous.month.label} to compare with."}
+    line = (
+        f"Since {previous.month.label}: {wording.quizzes_change(change.attempts)}, and your "
+        f"average is {wording.average_change(change.average_percent)} "
         f"({_pct(previous.totals.average_percent)} → {_pct(report.totals.average_percent)})."
     )
+    return {"arrow": wording.ARROWS[wording.direction(change.average_percent)], "line": line}
+
+
+def _preheader(report: Report) -> str:
+    """The line an inbox shows after the subject: the month's headline numbers."""
+    label = report.month_label
+    if report.empty:
+        return f"No quizzes in {label}: here is how to get going."
+    totals = report.totals
+    line = (
+        f"{label}: {wording.plural(totals.attempts, 'quiz', 'quizzes')}, "
+        f"average {_pct(totals.average_percent)}"
+    )
+    if report.change is not None:
+        way = wording.direction(report.change.average_percent)
+        if way != wording.LEVEL:
+            line += f", {wording.average_change(report.change.average_percent)}"
+    return line + "."
+
+
+# The trend picture: the tallest bar, in pixels, stands for 100 %; so does a plain-text bar
+# of ten characters.
+BAR_PX = 80
+TEXT_BAR = 10
+BAR, BAR_NOW = "#93c5fd", "#1e3a8a"  # other months; this month
+
+
+def _column(point: MonthFigures, current: bool) -> dict:
+    average = point.average_percent
+    colour = BAR_NOW if current else BAR
+    # Outlook's Word engine sizes a cell by its height and line-height and paints it by its
+    # bgcolor: a bar is an empty cell, never a div or an image.
+    px = max(2, round(average * BAR_PX / 100)) if average is not None else 0
+    filled = round(wording.shown(average) * TEXT_BAR / 100) if average is not None else 0
+    short = point.month.label[:3]
+    quizzes = wording.plural(point.attempts, "quiz", "quizzes") if point.attempts else "no quizzes"
+    text_line = (
+        f"{short} {point.month.year}  {'█' * filled}{'░' * (TEXT_BAR - filled)}  "
+        f"{_pct(average) if average is not None else '':>6}  {quizzes}"
+        f"{'  <- this month' if current else ''}"
+    )
+    return {
+        "short": short,
+        "quizzes": quizzes,
+        "average": average,
+        "current": current,
+        "bar_colour": colour,
+        "bar_style": f"height: {px}px; line-height: {px}px; font-size: 1px; "
+        f"background-color: {colour};",
+        "text_line": text_line,
+    }
+
+
+def _trend(report: Report) -> list[dict]:
+    """The trend picture's columns, or none when no month before this one had quizzes."""
+    history = report.history
+    if not any(point.attempts for point in history[:-1]):
+        return []
+    return [_column(point, point.month == report.month) for point in history]
 
 
 @dataclass(frozen=True)
@@ -184,7 +240,9 @@ def report_context(report: Report, letter: Letter = PLAIN) -> dict:
         "totals": report.totals,
         "subject": report_subject(report, letter),
         "letter": letter,
-        "change_line": "" if report.empty else _change_line(report),
+        "change": None if report.empty else _change(report),
+        "preheader": _preheader(report),
+        "trend": _trend(report),
     }
 
 

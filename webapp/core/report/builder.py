@@ -25,6 +25,7 @@ from webapp.core.report.data import AttemptResult
 from webapp.core.report.data import Change
 from webapp.core.report.data import ChapterResult
 from webapp.core.report.data import Learner
+from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import PreviousMonth
 from webapp.core.report.data import Report
 from webapp.core.report.data import SubjectResult
@@ -109,22 +110,53 @@ def _fetch_attempts(session: Session, user_ids: list[int], month: Month) -> dict
     return by_user
 
 
-def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[int, tuple]:
-    """Per learner: (previous-month attempts, questions, correct, attempts before the month)."""
-    prev = month.previous()
-    in_prev = Score.timestamp >= prev.start
+# The trend picture's months, this one included.
+TREND_MONTHS = 6
+
+
+def _trend_months(month: Month) -> list[Month]:
+    """The months before this one that the trend shows, oldest first."""
+    months = [month.previous()]
+    while len(months) < TREND_MONTHS - 1:
+        months.append(months[-1].previous())
+    return months[::-1]
+
+
+# Per learner: (attempts, questions, correct) in each month of _trend_months, then how many
+# attempts they made before the month at all.
+History = tuple[list[tuple[int, int, int]], int]
+
+
+def _fetch_history(session: Session, user_ids: list[int], month: Month) -> dict[int, History]:
+    months = _trend_months(month)
+    sums = []
+    for m in months:
+        inside = (Score.timestamp >= m.start) & (Score.timestamp < m.end)
+        sums += [
+            func.sum(case((inside, 1), else_=0)),
+            func.sum(case((inside, Score.total_questions), else_=0)),
+            func.sum(case((inside, Score.total_scored), else_=0)),
+        ]
     rows = session.connection().execute(
-        select(
-            Score.user_id,
-            func.sum(case((in_prev, 1), else_=0)),
-            func.sum(case((in_prev, Score.total_questions), else_=0)),
-            func.sum(case((in_prev, Score.total_scored), else_=0)),
-            func.count(),
-        )
+        select(Score.user_id, func.count(), *sums)
         .where(Score.user_id.in_(user_ids), Score.timestamp < month.start)
         .group_by(Score.user_id)
     )
-    return {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4])) for r in rows}
+    history = {}
+    for r in rows:
+        figures = [int(v or 0) for v in r[2:]]
+        per_month = [tuple(figures[i : i + 3]) for i in range(0, len(figures), 3)]
+        history[r[0]] = (per_month, int(r[1]))
+    return history
+
+
+def _trend(month: Month, per_month: list[tuple[int, int, int]], totals: Totals) -> list:
+    figures = [
+        MonthFigures(m, attempts, average_percent(correct, questions) if attempts else None)
+        for m, (attempts, questions, correct) in zip(_trend_months(month), per_month, strict=True)
+    ]
+    now = totals.average_percent if totals.attempts else None
+    return [*figures, MonthFigures(month, totals.attempts, now)]
 
 
 # Where an attempt row's columns that are AttemptResult's fields as they are begin.
@@ -156,7 +188,7 @@ def _grouped(rows, attempts: list[AttemptResult], key: str) -> dict[int, list[At
     return groups
 
 
-def _report(learner: Learner, month: Month, rows, history: tuple | None, quiz_best) -> Report:
+def _report(learner: Learner, month: Month, rows, history: History | None, quiz_best) -> Report:
     attempts = _attempt_rows(rows, quiz_best)
     totals = _totals(attempts)
     subjects = [
@@ -172,7 +204,8 @@ def _report(learner: Learner, month: Month, rows, history: tuple | None, quiz_be
     ]
     chapters.sort(key=lambda c: (c.subject.casefold(), c.name.casefold(), c.chapter_id))
 
-    prev_attempts, prev_questions, prev_correct, earlier = history or (0, 0, 0, 0)
+    per_month, earlier = history or ([(0, 0, 0)] * (TREND_MONTHS - 1), 0)
+    prev_attempts, prev_questions, prev_correct = per_month[-1]
     previous = PreviousMonth(
         month=month.previous(),
         totals=Totals(
@@ -201,6 +234,7 @@ def _report(learner: Learner, month: Month, rows, history: tuple | None, quiz_be
         first_month=earlier == 0,
         insights=[],
         recommendations=[],
+        history=_trend(month, per_month, totals),
     )
     insights, recommendations = insights_for(report)
     return dataclasses.replace(report, insights=insights, recommendations=recommendations)

@@ -8,6 +8,7 @@ serializers.py), so a field added here never changes the public JSON by accident
 """
 
 from dataclasses import dataclass
+from dataclasses import field
 
 from webapp.core.months import Month
 
@@ -91,6 +92,31 @@ class Change:
 
 
 @dataclass(slots=True)
+class MonthFigures:
+    """One month of the learner's trend: how many quizzes, and the average (None without)."""
+
+    month: Month
+    attempts: int
+    average_percent: float | None
+
+
+@dataclass(slots=True)
+class Recommendation:
+    """One piece of advice. It may name a quiz to retry, which the HTML part links to the
+    platform's page of that quiz when the platform's address is set: the sentence is kept
+    in three parts so the quiz's name can become the link's text."""
+
+    lead: str
+    quiz: str = ""
+    quiz_id: int | None = None
+    tail: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.lead}{self.quiz}{self.tail}"
+
+
+@dataclass(slots=True)
 class Report:
     """A learner's report for one month."""
 
@@ -105,7 +131,9 @@ class Report:
     change: Change | None
     first_month: bool
     insights: list[str]
-    recommendations: list[str]
+    recommendations: list[Recommendation]
+    # The last six months, oldest first, ending with this one: the trend picture.
+    history: list[MonthFigures] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:

@@ -1,155 +1,178 @@
-"""Rule-based insights and recommendations for one report, each a single concrete sentence."""
+"""What stood out in a learner's month, and at most three things to do next.
 
+Advice is ranked by what it would gain: a chapter's missed questions as points of the
+learner's whole average (every question of the chapter right would lift it by that much),
+so the three that matter most come first, each naming the chapter, its score and the quiz
+to retry. Praise goes only to what is strong; when everything is weak, the advice becomes a
+plan of one chapter a week instead of a list of shortcomings.
+"""
+
+from webapp.core.report.data import AttemptResult
+from webapp.core.report.data import ChapterResult
+from webapp.core.report.data import Recommendation
 from webapp.core.report.data import Report
+from webapp.core.report.data import SubjectResult
+from webapp.core.report.wording import FAIR_PERCENT
+from webapp.core.report.wording import STRONG_PERCENT
+from webapp.core.report.wording import joined
+from webapp.core.report.wording import percent
+from webapp.core.report.wording import plural
+from webapp.core.report.wording import shown
 
-WEAK_CHAPTER_PERCENT = 60.0
-TREND_POINTS = 5.0
+MAX_RECOMMENDATIONS = 3
+# Chapters under this are named as weak; advice may name any chapter short of strong.
+WEAK_CHAPTER_PERCENT = FAIR_PERCENT
+NAMED_WEAK_CHAPTERS = 3
 REGULAR_DAYS = 4
-STRONG_PERCENT = 80.0
+# "Top 10 %" is said only in cohorts where it means something.
+TOP_SHARE, TOP_SHARE_MIN_COHORT = 0.10, 10
+
+_REGULAR = Recommendation(
+    f"Aim for a short quiz on at least {REGULAR_DAYS} different days next month: small, "
+    "regular practice helps more than one long session."
+)
 
 
-def _pct(value: float) -> str:
-    # 2 decimals like the report, without trailing zeros: 59.96 stays under 60.
-    return f"{value:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _empty_month(report: Report) -> tuple[list[str], list[str]]:
+def _empty_month(report: Report) -> tuple[list[str], list[Recommendation]]:
     label = report.month_label
     previous = report.previous
     if report.first_month:
-        insights = [f"No quizzes yet in {label}: your first one is waiting for you."]
-    elif previous.totals.attempts:
-        insights = [
-            f"You took no quizzes in {label} after "
-            f"{_plural(previous.totals.attempts, 'quiz', 'quizzes')} in {previous.month.label}, "
-            "so let's pick that momentum back up."
-        ]
+        start = Recommendation("Start with one short quiz this week in a chapter you enjoy.")
+        return [f"No quizzes yet in {label}: your first one is waiting for you."], [start, _REGULAR]
+    if previous.totals.attempts:
+        insight = (
+            f"You took no quizzes in {label}, after "
+            f"{plural(previous.totals.attempts, 'quiz', 'quizzes')} in {previous.month.label}."
+        )
     else:
-        insights = [f"You took no quizzes in {label}; a fresh month is a fresh start."]
-    recommendations = [
-        "Start with one short quiz this week in a chapter you enjoy.",
-        "Aim for a quiz on 4 different days next month: small, regular practice adds up.",
+        insight = f"You took no quizzes in {label}; a fresh month is a fresh start."
+    return [insight], [
+        Recommendation("Pick up where you left off with one quiz this week."),
+        _REGULAR,
     ]
-    return insights, recommendations
 
 
-def _subjects(report: Report, insights: list[str], recommendations: list[str]) -> None:
+def _all_weak(report: Report) -> bool:
+    return all(shown(s.totals.average_percent) < FAIR_PERCENT for s in report.subjects)
+
+
+def _subjects(report: Report) -> list[str]:
     subjects = report.subjects
+    if _all_weak(report):
+        where = "every subject" if len(subjects) > 1 else subjects[0].name
+        return [
+            f"Your scores in {where} were under {percent(FAIR_PERCENT)} this month, so your "
+            "advice below is a plan: one chapter a week, starting with the one that would "
+            "lift your average most."
+        ]
     if len(subjects) == 1:
-        s = subjects[0]
-        insights.append(
-            f"All your quizzes were in {s.name}, averaging {_pct(s.totals.average_percent)}."
-        )
-        return
-    ranked = sorted(subjects, key=lambda s: (-s.totals.average_percent, s.name.casefold()))
-    strongest, weakest = ranked[0], ranked[-1]
-    best, worst = strongest.totals.average_percent, weakest.totals.average_percent
-    insights.append(f"Your strongest subject was {strongest.name} at {_pct(best)}.")
-    if worst < best:
-        insights.append(f"Your weakest subject was {weakest.name} at {_pct(worst)}.")
-        recommendations.append(
-            f"Give {weakest.name} extra practice next month: it was your lowest-scoring subject."
-        )
+        only = subjects[0]
+        average = percent(only.totals.average_percent)
+        return [f"All your quizzes were in {only.name}, averaging {average}."]
+    ranked = sorted(subjects, key=_by_average)
+    best, worst = ranked[0], ranked[-1]
+    best_pct, worst_pct = best.totals.average_percent, worst.totals.average_percent
+    if shown(worst_pct) >= STRONG_PERCENT:
+        return [f"Every subject was strong this month, led by {best.name} at {percent(best_pct)}."]
+    room = f"{worst.name}, at {percent(worst_pct)}, has the most room to grow."
+    if shown(best_pct) >= STRONG_PERCENT:
+        return [f"Your strongest subject was {best.name} at {percent(best_pct)}: well done.", room]
+    return [f"Your best subject was {best.name} at {percent(best_pct)}; {room}"]
 
 
-def _weak_chapters(report: Report, insights: list[str], recommendations: list[str]) -> None:
-    weak = [c for c in report.chapters if c.totals.average_percent < WEAK_CHAPTER_PERCENT]
+def _by_average(subject: SubjectResult) -> tuple:
+    return (-subject.totals.average_percent, subject.name.casefold())
+
+
+def _weak_chapters(report: Report) -> list[str]:
+    weak = [c for c in report.chapters if shown(c.totals.average_percent) < WEAK_CHAPTER_PERCENT]
     if not weak:
-        return
+        return []
     weak.sort(key=lambda c: (c.totals.average_percent, c.name.casefold()))
-    named = [f"{c.name} ({_pct(c.totals.average_percent)})" for c in weak]
-    insights.append(
-        f"You scored under {_pct(WEAK_CHAPTER_PERCENT)} in {_plural(len(weak), 'chapter')}: "
-        f"{_join(named)}."
-    )
-    for c in weak:
-        recommendations.append(
-            f"Revise {c.name} ({c.subject}), where you averaged "
-            f"{_pct(c.totals.average_percent)}, then retry one of its quizzes."
-        )
+    named = [f"{c.name} ({percent(c.totals.average_percent)})" for c in weak]
+    under = f"You scored under {percent(WEAK_CHAPTER_PERCENT)} in {plural(len(weak), 'chapter')}"
+    if len(weak) <= NAMED_WEAK_CHAPTERS:
+        return [f"{under}: {joined(named)}."]
+    return [f"{under}; the lowest were {joined(named[:NAMED_WEAK_CHAPTERS])}."]
 
 
-def _trend(report: Report, insights: list[str], recommendations: list[str]) -> None:
-    previous = report.previous
-    change = report.change
-    if report.first_month:
-        insights.append(
-            "This was your first month of quizzes: welcome, and well done for starting!"
-        )
-        return
-    if change is None:
-        insights.append(
-            f"You had no quizzes in {previous.month.label}, so welcome back this month!"
-        )
-        return
-    points = change.average_percent
-    now = _pct(report.totals.average_percent)
-    before = _pct(previous.totals.average_percent)
-    since = previous.month.label
-    if points >= TREND_POINTS:
-        insights.append(
-            f"Your average improved by {points:.1f} points since {since}, from {before} to {now}."
-        )
-    elif points <= -TREND_POINTS:
-        insights.append(
-            f"Your average dropped by {-points:.1f} points since {since}, from {before} to {now}."
-        )
-        recommendations.append(
-            "Go back over the quizzes where your score fell and retry them to win the points back."
-        )
-    else:
-        insights.append(f"Your average held steady at {now}, against {before} in {since}.")
+def _activity(report: Report) -> list[str]:
+    lines = [
+        f"You were active on {plural(report.days_active, 'day')} and completed "
+        f"{plural(report.totals.attempts, 'quiz', 'quizzes')} in {report.month_label}."
+    ]
+    if report.change is None and not report.first_month:
+        lines.append(f"You had no quizzes in {report.previous.month.label}: welcome back!")
+    return lines
 
 
-def _activity(report: Report, insights: list[str], recommendations: list[str]) -> None:
-    days = report.days_active
-    attempts = report.totals.attempts
-    insights.append(
-        f"You were active on {_plural(days, 'day')} and completed "
-        f"{_plural(attempts, 'quiz', 'quizzes')} in {report.month_label}."
-    )
-    if days < REGULAR_DAYS:
-        recommendations.append(
-            f"Practise more regularly: a short quiz on at least {REGULAR_DAYS} different days "
-            "a month helps more than one long session."
-        )
-
-
-def _best_rank(report: Report, insights: list[str]) -> None:
-    # A rank among a single learner says nothing, so only cohorts of two or more count.
+def _best_rank(report: Report) -> list[str]:
+    # A rank among a single learner says nothing, so only cohorts of two or more count; and
+    # a good rank is praised only with a strong score (#1 of 2 at 50 % is no feat).
     ranked = [a for a in report.attempts if a.of >= 2]
     if not ranked:
-        return
+        return []
     best = min(ranked, key=lambda a: (a.rank, -a.of, -a.percent, a.date))
-    insights.append(f"You ranked #{best.rank} of {best.of} on {best.quiz}.")
+    if shown(best.percent) >= STRONG_PERCENT:
+        if best.rank == 1:
+            return [f"You had the top score of {best.of} learners on {best.quiz}: excellent."]
+        if best.of >= TOP_SHARE_MIN_COHORT and best.rank <= best.of * TOP_SHARE:
+            return [f"You were in the top 10% on {best.quiz}, ranked #{best.rank} of {best.of}."]
+    return [f"You ranked #{best.rank} of {best.of} on {best.quiz}."]
 
 
-def insights_for(report: Report) -> tuple[list[str], list[str]]:
-    """The (insights, recommendations) sentences for one learner's report data."""
+def _retry_in(report: Report, chapter: ChapterResult) -> AttemptResult:
+    # The chapter's weakest attempt, the latest of equals: the quiz most worth retrying.
+    attempts = [
+        a for a in report.attempts if a.chapter == chapter.name and a.subject == chapter.subject
+    ]
+    return max(attempts, key=lambda a: (-a.percent, a.date))
+
+
+def _gain(report: Report, chapter: ChapterResult) -> float:
+    missed = chapter.totals.questions - chapter.totals.correct
+    return missed * 100.0 / report.totals.questions if report.totals.questions else 0.0
+
+
+def _chapter_advice(report: Report) -> list[Recommendation]:
+    candidates = [c for c in report.chapters if shown(c.totals.average_percent) < STRONG_PERCENT]
+    candidates.sort(key=lambda c: (-_gain(report, c), c.totals.average_percent, c.name.casefold()))
+    plan = _all_weak(report)
+    advice = []
+    for week, chapter in enumerate(candidates[:MAX_RECOMMENDATIONS], start=1):
+        retry = _retry_in(report, chapter)
+        lead = (
+            f"Revise {chapter.name} ({chapter.subject}), where you averaged "
+            f"{percent(chapter.totals.average_percent)}, then retry "
+        )
+        advice.append(
+            Recommendation(
+                lead=f"Week {week}: {lead}" if plan else lead,
+                quiz=retry.quiz,
+                quiz_id=retry.quiz_id,
+                tail=f" (you scored {retry.scored}/{retry.total}).",
+            )
+        )
+    return advice
+
+
+def insights_for(report: Report) -> tuple[list[str], list[Recommendation]]:
+    """The (insights, recommendations) of one learner's report data."""
     if report.empty:
         return _empty_month(report)
-    insights: list[str] = []
-    recommendations: list[str] = []
-    _subjects(report, insights, recommendations)
-    _weak_chapters(report, insights, recommendations)
-    _trend(report, insights, recommendations)
-    _activity(report, insights, recommendations)
-    _best_rank(report, insights)
+    insights = [
+        *_subjects(report),
+        *_weak_chapters(report),
+        *_activity(report),
+        *_best_rank(report),
+    ]
+    recommendations = _chapter_advice(report)
+    if len(recommendations) < MAX_RECOMMENDATIONS and report.days_active < REGULAR_DAYS:
+        recommendations.append(_REGULAR)
     if not recommendations:
-        if report.totals.average_percent >= STRONG_PERCENT:
-            recommendations.append(
+        recommendations.append(
+            Recommendation(
                 "Keep the momentum: stretch yourself with a chapter you have not tried yet."
             )
-        else:
-            recommendations.append(
-                "Keep practising steadily and retry your lowest-scoring quiz to lift your average."
-            )
+        )
     return insights, recommendations

@@ -97,7 +97,17 @@ def report_json(report: Report) -> dict:
         ),
         "first_month": report.first_month,
         "insights": list(report.insights),
-        "recommendations": list(report.recommendations),
+        "recommendations": [r.text for r in report.recommendations],
+        # The trend picture's months, oldest first, this one last; average null without quizzes.
+        "history": [
+            {
+                "month_year": str(point.month),
+                "month_label": point.month.label,
+                "attempts": point.attempts,
+                "average_percent": point.average_percent,
+            }
+            for point in report.history
+        ],
     }
 
 
