@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 
 from tests.helpers.factories import MONTH
 from tests.helpers.web import bearer
@@ -116,6 +117,47 @@ def test_user_report_resends_explicitly(mail_app, api_world, smtp_server):
     with mail_app.app_context():
         d = get_session().scalar(select(Delivery).where(Delivery.user_id == uid))
         assert d.state == "sent" and d.sent_count == 2
+
+
+def send_user_report(client, api_world, uid) -> None:
+    """POST generate-user-report for one learner of December 2024 (a Send, then a Resend)."""
+    r = bearer(
+        client,
+        "POST",
+        "/scheduled/generate-user-report",
+        api_world["token"],
+        json={"user_id": uid, "month_year": MONTH},
+    )
+    assert r.status_code == 202, r.get_json()
+
+
+def test_a_resend_of_a_sent_report_is_mailed_with_a_new_message_id(
+    mail_app, api_world, smtp_server
+):
+    # A receiver such as Gmail drops a Message-ID it has seen: the same one would not arrive.
+    client = mail_app.test_client()
+    uid = api_world["learner_ids"][1]
+    send_user_report(client, api_world, uid)
+    send_user_report(client, api_world, uid)
+    first, again = (m.email["Message-ID"] for m in smtp_server.wait_for(2))
+    assert first != again
+    with mail_app.app_context():
+        d = get_session().scalar(select(Delivery).where(Delivery.user_id == uid))
+        assert d.state == "sent" and d.message_id == again
+
+
+def test_a_resend_of_an_unknown_delivery_keeps_its_message_id(mail_app, api_world, smtp_server):
+    # The first copy may have arrived: the same Message-ID lets the receiver drop this one.
+    client = mail_app.test_client()
+    uid = api_world["learner_ids"][1]
+    send_user_report(client, api_world, uid)
+    with mail_app.app_context():
+        s = get_session()
+        s.execute(update(Delivery).where(Delivery.user_id == uid).values(state="unknown"))
+        s.commit()
+    send_user_report(client, api_world, uid)
+    first, again = (m.email["Message-ID"] for m in smtp_server.wait_for(2))
+    assert first == again
 
 
 @pytest.mark.parametrize(

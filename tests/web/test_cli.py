@@ -10,6 +10,7 @@ from tests.helpers.apps import make_test_config
 from tests.helpers.apps import open_app
 from webapp.app import create_app
 from webapp.core.models import ApiToken
+from webapp.core.models import Question
 from webapp.core.models import Score
 from webapp.core.models import User
 from webapp.core.tokens import user_for_token
@@ -75,6 +76,32 @@ def test_init_db_then_seed_demo_is_deterministic(tmp_path, runner, app):
                 text("SELECT relname FROM pg_class WHERE reltuples >= 0 AND relkind = 'r'")
             ).scalars()
         assert {"user", "score"} <= set(analysed)
+
+
+def test_seed_demo_gives_each_quiz_one_number_of_questions(runner, app):
+    result = runner.invoke(args=["seed-demo", "--users", "40", "--months", "2", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        s = get_session()
+        mixed = s.execute(
+            select(Score.quiz_id)
+            .group_by(Score.quiz_id)
+            .having(func.count(Score.total_questions.distinct()) > 1)
+        ).all()
+        assert mixed == []
+        # And that number is the quiz's own count of questions.
+        questions = (
+            select(Question.quiz_id, func.count().label("n")).group_by(Question.quiz_id).subquery()
+        )
+        unlike = s.scalar(
+            select(func.count())
+            .select_from(Score)
+            .join(questions, questions.c.quiz_id == Score.quiz_id, isouter=True)
+            .where(func.coalesce(questions.c.n, 0) != Score.total_questions)
+        )
+        assert unlike == 0
+        # Not by making every quiz alike: the quizzes still differ in length.
+        assert s.scalar(select(func.count(Score.total_questions.distinct()))) > 1
 
 
 def test_seed_demo_refuses_a_database_with_learners(runner):

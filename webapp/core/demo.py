@@ -97,6 +97,7 @@ LAST = [
     "Zhang",
 ]
 QUALIFICATIONS = ("High school", "B.Sc.", "B.Tech.", "B.A.", "M.Sc.", "Diploma")
+QUESTION_COUNTS = (5, 10, 10, 15, 20)
 BATCH = 5000
 
 
@@ -107,8 +108,9 @@ def has_data(session) -> bool:
     )
 
 
-def _curriculum(session, rng: random.Random) -> list[int]:
-    quiz_ids = []
+def _curriculum(session, rng: random.Random) -> list[tuple[int, int]]:
+    """The subjects, chapters and quizzes with their questions; (quiz id, its question count)."""
+    quizzes = []
     for subject_name, chapters in CURRICULUM.items():
         subject = Subject(name=subject_name, description=f"{subject_name} practice quizzes")
         session.add(subject)
@@ -123,7 +125,9 @@ def _curriculum(session, rng: random.Random) -> list[int]:
                 )
                 session.add(quiz)
                 session.flush()
-                quiz_ids.append(quiz.id)
+                # One count per quiz, as on the platform: its questions and every attempt at it.
+                count = rng.choice(QUESTION_COUNTS)
+                quizzes.append((quiz.id, count))
                 session.execute(
                     insert(Question),
                     [
@@ -136,10 +140,10 @@ def _curriculum(session, rng: random.Random) -> list[int]:
                             "option4": "D",
                             "correct_option": rng.randint(1, 4),
                         }
-                        for k in range(1, 6)
+                        for k in range(1, count + 1)
                     ],
                 )
-    return quiz_ids
+    return quizzes
 
 
 def seed(
@@ -154,7 +158,7 @@ def seed(
     """Create `users` learners with about `attempts` attempts in each of the last `months`
     full months. The same seed gives the same data."""
     rng = random.Random(seed)
-    quiz_ids = _curriculum(session, rng)
+    quizzes = _curriculum(session, rng)
     user_rows = []
     for i in range(1, users + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -191,11 +195,11 @@ def seed(
                 continue
             span = (m.end - m.start).total_seconds()
             for _ in range(max(1, int(rng.gauss(attempts, attempts / 4)))):
-                total = rng.choice((5, 10, 10, 15, 20))
+                quiz_id, total = rng.choice(quizzes)
                 scored = max(0, min(total, round(rng.gauss(skill, 0.15) * total)))
                 batch.append(
                     {
-                        "quiz_id": rng.choice(quiz_ids),
+                        "quiz_id": quiz_id,
                         "user_id": row["id"],
                         "timestamp": m.start + timedelta(seconds=int(rng.random() * span)),
                         "total_scored": scored,

@@ -60,7 +60,7 @@ class Plan:
 
 
 def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
-    """A Message-ID fixed for the delivery's lifetime, so receivers can drop a duplicate."""
+    """A new Message-ID, kept through retries and unknown outcomes: receivers drop duplicates."""
     return f"<report.{month}.{user_id}.{secrets.token_hex(6)}@{mail_domain(mail_from)}>"
 
 
@@ -223,7 +223,11 @@ def start_one(
             session.rollback()
             raise _in_flight(session, month, user_id) from None
     elif not deliveries.take_for_resend(
-        session, delivery, run.id, ~_in_open_user_run(delivery.run_id)
+        session,
+        delivery,
+        run.id,
+        ~_in_open_user_run(delivery.run_id),
+        message_id_for(month, user_id, mail_from),
     ):
         session.rollback()
         raise _in_flight(session, month, user_id)

@@ -368,12 +368,21 @@ def retake(session: Session, run_id: int, month: str, user_ids: list[int]) -> No
         )
 
 
-def take_for_resend(session: Session, delivery: Delivery, run_id: int, not_in_flight) -> bool:
+def take_for_resend(
+    session: Session, delivery: Delivery, run_id: int, not_in_flight, fresh_message_id: str
+) -> bool:
     """Any state but sending → pending in a one-learner run: an admin's Send or Resend.
 
     Compare-and-set on the state and run the caller saw, so of two Resends at once exactly
     one wins; `not_in_flight` is a SQL condition that the delivery's run is not sending it.
+    A sent report takes `fresh_message_id`: receivers such as Gmail drop a Message-ID they
+    have seen, and the learner who asked again would get nothing. Every other state keeps
+    its own: after `unknown` a receiver holding the first copy can drop the second; failed,
+    cancelled and skipped were never accepted (or, after an unknown, it is that case again).
     """
+    values = {**_pending_in(run_id), "attempts": 0}
+    if delivery.state == DeliveryState.SENT:  # the compare-and-set holds the row to "sent"
+        values["message_id"] = fresh_message_id
     taken = session.execute(
         update(Delivery)
         .where(
@@ -383,7 +392,7 @@ def take_for_resend(session: Session, delivery: Delivery, run_id: int, not_in_fl
             Delivery.state != SENDING,
             not_in_flight,
         )
-        .values({**_pending_in(run_id), "attempts": 0})
+        .values(values)
         .execution_options(synchronize_session=False)
     ).rowcount
     return taken == 1
