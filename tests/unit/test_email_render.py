@@ -1,14 +1,19 @@
 """The report email as mail clients get it: the email linter (tests/helpers/email_lint.py)
-finds nothing in the product's reports and catches each of its rules."""
+finds nothing in the product's reports and catches each of its rules, and a month of 60
+quizzes stays under Gmail's clipping limit."""
 
 import dataclasses
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 
 from tests.helpers.email_lint import lint_email
+from tests.helpers.emails import RICH_LETTER
 from tests.helpers.emails import mailed
 from tests.helpers.emails import minimal_email
 from tests.helpers.emails import rich_email
+from tests.helpers.reports import make_busy_report
 from tests.helpers.reports import make_report
 from webapp.core.mail.mime import parse_message
 from webapp.core.mail.render import render_report
@@ -178,3 +183,52 @@ def test_a_problem_names_its_rule_and_where_it_is():
     assert [str(p) for p in lint_email(html)] == [
         'css-float at line 3 <td class="card">: float: right'
     ]
+
+
+# --- Size: Gmail clips an email whose HTML is over 102 KB ---------------------------------------
+
+# "102 KB", taken as thousands of bytes to be on the safe side of the two readings.
+GMAIL_CLIP_BYTES = 102_000
+
+
+def _mailed_sizes(attempts: int) -> tuple[dict[str, int], str]:
+    """The sizes of a month of this many quizzes as mailed: the HTML part decoded (as Gmail
+    reads it), the HTML part as sent (its headers and base64 lines) and the whole message."""
+    raw = mailed(render_report(make_busy_report(attempts), RICH_LETTER))
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html")
+    boundary = message.get_boundary().encode("ascii")
+    sent = next(part for part in raw.split(b"--" + boundary) if b"text/html" in part)
+    sizes = {
+        "html": len(html.get_payload(decode=True)),
+        "html_sent": len(sent),
+        "message": len(raw),
+    }
+    shown = (
+        f"{attempts} quizzes: HTML part {sizes['html']:,} bytes decoded, "
+        f"{sizes['html_sent']:,} bytes as sent (base64); whole message {sizes['message']:,} "
+        f"bytes encoded; Gmail clips at {GMAIL_CLIP_BYTES:,}"
+    )
+    return sizes, shown
+
+
+def test_a_month_of_60_quizzes_is_rich_enough_to_measure():
+    report = make_busy_report(attempts=60)
+    assert len(report.attempts) == 60
+    assert len(report.subjects) == 6 and len(report.chapters) == 11
+    assert len({a.quiz_id for a in report.attempts}) < 60  # some quizzes were taken again
+    assert max(len(a.quiz) for a in report.attempts) > 45
+    assert report.insights and report.recommendations and report.change
+
+
+def test_the_html_of_60_quizzes_is_under_gmails_clipping_limit():
+    sizes, shown = _mailed_sizes(60)
+    assert sizes["html"] < GMAIL_CLIP_BYTES, shown
+    # Some measure the part as it travels: base64 makes it a third larger.
+    assert sizes["html_sent"] < GMAIL_CLIP_BYTES, shown
+
+
+def test_the_whole_message_of_60_quizzes_is_under_gmails_clipping_limit():
+    # The strict reading of the limit: the encoded message, plain text part and headers too.
+    sizes, shown = _mailed_sizes(60)
+    assert sizes["message"] < GMAIL_CLIP_BYTES, shown
