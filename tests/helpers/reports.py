@@ -187,3 +187,136 @@ def make_weak_report() -> Report:
         ),
     )
     return with_insights(report)
+
+
+# A busy learner's curriculum: subject, then chapters with the topic of their quizzes. Long
+# names, as real courses have them, so the report is as wide and as heavy as a month gets (the
+# email's size and its fit on a phone are tested on it).
+_CURRICULUM = (
+    (
+        "Mathematics",
+        (
+            ("Linear algebra and matrices", "eigenvalues, eigenvectors and diagonalisation"),
+            ("Probability and statistics", "conditional probability and Bayes' theorem"),
+        ),
+    ),
+    (
+        "Physics",
+        (
+            ("Thermodynamics and statistical mechanics", "entropy, enthalpy and free energy"),
+            ("Electromagnetism and optics", "Maxwell's equations and wave propagation"),
+        ),
+    ),
+    (
+        "Chemistry",
+        (
+            ("Organic chemistry: reaction mechanisms", "nucleophilic substitution (SN1/SN2)"),
+            ("Acids, bases and buffers", "pH, pKa and the Henderson-Hasselbalch equation"),
+        ),
+    ),
+    (
+        "Biology",
+        (
+            ("Cell biology and molecular genetics", "DNA replication, transcription, translation"),
+            ("Human physiology", "the cardiovascular and respiratory systems"),
+        ),
+    ),
+    (
+        "Computer Science and Programming",
+        (
+            ("Algorithms and data structures", "balanced search trees and heaps"),
+            ("Databases", "normal forms, joins and transactions"),
+        ),
+    ),
+    (
+        "History of Science and Technology",
+        (("The Industrial Revolution and its engines", "steam power from Newcomen to Watt"),),
+    ),
+)
+_QUIZ_KINDS = ("Warm-up", "Practice set", "Chapter review", "Timed exam rehearsal (hard)")
+_QUESTIONS = (10, 15, 20, 25)
+
+
+def _busy_attempts(count: int) -> list[AttemptResult]:
+    chapters = [(subject, *chapter) for subject, names in _CURRICULUM for chapter in names]
+    attempts = []
+    for i in range(count):
+        # Chapters in turn, a harder kind of quiz each round, so some quizzes are retaken.
+        chapter_no = i % len(chapters)
+        kind_no = (i // len(chapters)) % len(_QUIZ_KINDS)
+        subject, chapter, topic = chapters[chapter_no]
+        total = _QUESTIONS[(i + kind_no) % len(_QUESTIONS)]
+        scored = (i * 7 + 3) % (total + 1)
+        day, hour, minute = 1 + i * 28 // count, 7 + (i * 5) % 15, (i * 13) % 60
+        rank = 1 + (i * 3) % 17
+        attempts.append(
+            AttemptResult(
+                score_id=0,  # numbered below, in the order of time
+                subject=subject,
+                chapter=chapter,
+                quiz=f"{_QUIZ_KINDS[kind_no]}: {topic}",
+                quiz_id=100 + chapter_no * len(_QUIZ_KINDS) + kind_no,
+                scored=scored,
+                total=total,
+                date=f"2024-12-{day:02d}T{hour:02d}:{minute:02d}:00",
+                percent=round(scored * 100.0 / total, 2),
+                rank=rank,
+                of=rank + 4 + (i * 11) % 230,
+            )
+        )
+    attempts.sort(key=lambda a: a.date)  # the builder's order
+    return [dataclasses.replace(a, score_id=1000 + n) for n, a in enumerate(attempts)]
+
+
+def _totals_of(attempts: list[AttemptResult]) -> Totals:
+    questions, correct = sum(a.total for a in attempts), sum(a.scored for a in attempts)
+    return totals(len(attempts), questions, correct, round(correct * 100.0 / questions, 2))
+
+
+def make_busy_report(attempts: int = 60) -> Report:
+    """Maximiliane's December 2024: `attempts` quizzes over six subjects and eleven chapters
+    on most days of the month, long names everywhere, after 40 quizzes in November."""
+    results = _busy_attempts(attempts)
+    subjects = {a.subject: [b for b in results if b.subject == a.subject] for a in results}
+    chapters = {
+        (a.subject, a.chapter): [b for b in results if b.chapter == a.chapter] for a in results
+    }
+    report = Report(
+        learner=Learner(
+            id=42,
+            username="maximiliane.wolfeschlegel",
+            email="maximiliane.wolfeschlegel@example.test",
+            full_name="Maximiliane Alexandra Wolfeschlegelsteinhausen-Bergdorff",
+            qualification="M.Sc. Environmental Engineering (part-time, second year)",
+        ),
+        month=DEC,
+        totals=_totals_of(results),
+        subjects=[
+            SubjectResult(subject_id=no, name=name, totals=_totals_of(group))
+            for no, (name, group) in enumerate(sorted(subjects.items()), start=1)
+        ],
+        chapters=[
+            ChapterResult(no, chapter, subject, _totals_of(group))
+            for no, ((subject, chapter), group) in enumerate(sorted(chapters.items()), start=1)
+        ],
+        attempts=results,
+        days_active=len({a.date[:10] for a in results}),
+        previous=PreviousMonth(month=NOV, totals=totals(40, 600, 390, 65.0)),
+        change=None,
+        first_month=False,
+        insights=[],
+        recommendations=[],
+    )
+    change = Change(
+        attempts=attempts - 40,
+        average_percent=round(report.totals.average_percent - 65.0, 2),
+    )
+    trend = history(
+        (30, 58.0),
+        (35, 61.5),
+        (0, None),
+        (38, 63.0),
+        (40, 65.0),
+        (attempts, report.totals.average_percent),
+    )
+    return with_insights(dataclasses.replace(report, change=change, history=trend))

@@ -1,0 +1,48 @@
+"""The report emails the mail-client tests look at: a rich one and a minimal one."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from tests.helpers.reports import make_busy_report
+from tests.helpers.reports import make_empty_report
+from webapp.core.mail.mime import RenderedReport
+from webapp.core.mail.mime import build_message
+from webapp.core.mail.render import Letter
+from webapp.core.mail.render import render_report
+
+# All an admin can add to a run's reports: its own subject and intro, and the platform's
+# address, for links to the quiz pages.
+RICH_LETTER = Letter(
+    subject="Your December on the quiz platform: 60 quizzes and counting",
+    intro=(
+        "December was our busiest month yet. Thank you for practising with us; your results "
+        "are below, with a few ideas for January."
+    ),
+    platform_url="https://quiz.example/quizzes/{quiz_id}",
+)
+
+
+def rich_email() -> RenderedReport:
+    """A busy month (60 quizzes, long names, every section) with the run's own intro and
+    links to the platform."""
+    return render_report(make_busy_report(attempts=60), RICH_LETTER)
+
+
+def minimal_email() -> RenderedReport:
+    """A month without quizzes, as plain as the product mails."""
+    return render_report(make_empty_report())
+
+
+EMAILS: dict[str, Callable[[], RenderedReport]] = {"rich": rich_email, "minimal": minimal_email}
+
+
+def mailed(rendered: RenderedReport) -> bytes:
+    """The whole MIME message of a rendered report, as build_message makes it for SMTP."""
+    return build_message(
+        rendered,
+        from_addr="Quiz Reports <reports@quiz.example>",
+        to_addr="maximiliane.wolfeschlegel@example.test",
+        to_name="Maximiliane Alexandra Wolfeschlegelsteinhausen-Bergdorff",
+        message_id="<report-2024-12-42@quiz.example>",
+        date=datetime(2025, 1, 1, 8, 0, 0),
+    )
