@@ -54,8 +54,12 @@ def test_every_page_is_accessible(page: Page, stack, smtp_server, tmp_path):
     sign_in(page, stack)
     _check(page, "03-overview-empty", problems)
     page.get_by_label("Month").fill(MONTH)
+    # The run's own wording shows on the dry run and, once started, on the run page.
+    page.get_by_label("Subject").fill("Your December, with a subject long enough to wrap")
+    page.get_by_label("Intro").fill("Thank you for a great year.\n\nSee you in January!")
     page.get_by_role("button", name="Dry run first").click()
     expect(page.locator(".dry-run")).to_be_visible()
+    expect(page.locator(".dry-run .letter")).to_contain_text("See you in January!")
     _check(page, "04-overview-dry-run", problems)
 
     start_run(page)

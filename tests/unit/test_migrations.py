@@ -120,6 +120,29 @@ def test_adding_the_claim_holder_to_the_ledger_keeps_its_rows(engine):
 
 
 @both_backends
+def test_the_run_letter_columns_come_empty_on_the_runs_already_there(engine):
+    schema.upgrade(engine, "0003")
+    _run(
+        engine,
+        """INSERT INTO report_run (id, task_id, month, scope, state, created_at, total, sent,
+            failed, skipped, unknown, cancelled, consecutive_failures)
+            VALUES (1, 'task-1', '2026-10', 'all', 'done', '2026-11-01 00:00:00',
+            1, 1, 0, 0, 0, 0, 0)""",
+    )
+
+    schema.upgrade(engine)
+
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT task_id, subject, intro FROM report_run")).one()
+    # An old run keeps the default subject and no intro, as it was mailed.
+    assert tuple(row) == ("task-1", None, None)
+    assert schema.differences(engine, Base.metadata) == []
+
+    schema.downgrade(engine, "0003")
+    assert not {"subject", "intro"} & {c["name"] for c in inspect(engine).get_columns("report_run")}
+
+
+@both_backends
 def test_a_database_made_by_the_old_init_db_is_brought_up_to_date(engine):
     # Every table of the first release there, and no record of any migration.
     schema.upgrade(engine, "0001")

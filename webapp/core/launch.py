@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp.core import letters
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
 from webapp.core.mail.mime import mail_domain
@@ -126,25 +127,42 @@ def _skip_reason(email, state, active, skip_empty, month, *, single) -> str | No
     return None
 
 
-def _new_run(month: Month, scope: RunScope, started_by_id, **values) -> ReportRun:
+def _new_run(
+    month: Month, scope: RunScope, started_by_id, *, subject=None, intro=None, **values
+) -> ReportRun:
+    # Checked here too, before the run exists: whoever starts a run, nothing is written
+    # for a subject or intro that could not be mailed (letters.LetterError says why).
+    wording = letters.clean(subject, intro)
     return ReportRun(
         task_id=str(uuid.uuid4()),
         month=str(month),
         scope=scope,
         state=RunState.QUEUED,
         started_by_id=started_by_id,
+        subject=wording.subject,
+        intro=wording.intro,
         **values,
     )
 
 
 def start_all(
-    session: Session, month: Month, *, started_by_id=None, mail_from: str, skip_empty=False
+    session: Session,
+    month: Month,
+    *,
+    started_by_id=None,
+    mail_from: str,
+    skip_empty=False,
+    subject: str | None = None,
+    intro: str | None = None,
 ) -> ReportRun:
-    """Create the month's run and its deliveries in one transaction; RunConflict if one is open."""
+    """Create the month's run and its deliveries in one transaction; RunConflict if one is open.
+
+    subject and intro are the run's own wording for its emails (None: the defaults).
+    """
     current = open_run_for(session, month)
     if current is not None:
         raise RunConflict(current, f"A run for {month.label} is still going.")
-    run = _new_run(month, RunScope.ALL, started_by_id)
+    run = _new_run(month, RunScope.ALL, started_by_id, subject=subject, intro=intro)
     session.add(run)
     try:
         session.flush()
@@ -190,7 +208,14 @@ def _write_deliveries(session: Session, run: ReportRun, the_plan: Plan, mail_fro
 
 
 def start_one(
-    session: Session, month: Month, user_id: int, *, started_by_id=None, mail_from: str
+    session: Session,
+    month: Month,
+    user_id: int,
+    *,
+    started_by_id=None,
+    mail_from: str,
+    subject: str | None = None,
+    intro: str | None = None,
 ) -> ReportRun:
     """A run for one learner: generates and mails their report, resending if sent already."""
     user = session.get(User, user_id)
@@ -198,7 +223,9 @@ def start_one(
         raise LearnerNotFound(f"No learner with id {user_id}.")
     if not user.email or "@" not in user.email:
         raise NoEmailAddress(f"Learner {user_id} has no email address on file.")
-    run = _new_run(month, RunScope.USER, started_by_id, user_id=user_id, total=1)
+    run = _new_run(
+        month, RunScope.USER, started_by_id, user_id=user_id, total=1, subject=subject, intro=intro
+    )
     session.add(run)
     session.flush()
     delivery = session.scalar(

@@ -185,6 +185,10 @@ class ReportRun(Base):
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
     # Failures in a row across all workers; the circuit breaker pauses the run at a threshold.
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # What an admin chose to say in this run's emails (core/letters.py checks it); unset,
+    # the default subject and no intro. Kept on the run so its page shows what was mailed.
+    subject: Mapped[str | None] = mapped_column(String(150))
+    intro: Mapped[str | None] = mapped_column(String(2000))
 
     @property
     def is_open(self) -> bool:

@@ -15,12 +15,14 @@ from webapp.core.mail.mime import RenderedReport
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.mime import mail_domain
 from webapp.core.mail.mime import parse_message
+from webapp.core.mail.render import Letter
 from webapp.core.mail.render import letter_for
 from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp import SmtpSession
 from webapp.core.mail.smtp_errors import MailError
 from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.models import Delivery
+from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.report.builder import build_report
@@ -61,6 +63,15 @@ def _copy_removed(delivery: Delivery | None) -> bool:
     )
 
 
+def _letter(session: Session, settings: Settings, delivery: Delivery | None) -> Letter:
+    # Rendered as the worker renders it: with the subject and intro of the run the
+    # delivery is in (or was mailed by, once its copy was removed).
+    run = session.get(ReportRun, delivery.run_id) if delivery is not None else None
+    if run is None:
+        return letter_for(settings)
+    return letter_for(settings, run.subject, run.intro)
+
+
 def load_email(session: Session, settings: Settings, user: User, month: Month) -> Email | None:
     """The mailed bytes of a sent report, or the report rendered as the worker renders it
     (also for a sent report whose copy retention removed, which the Email then says).
@@ -76,7 +87,7 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
         return None
     removed = _copy_removed(delivery)
     removed_after = settings.MESSAGE_RETENTION_DAYS if removed else None
-    rendered = render_report(report, letter_for(settings))
+    rendered = render_report(report, _letter(session, settings, delivery))
     message_id = (
         delivery.message_id
         if delivery is not None

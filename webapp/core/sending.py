@@ -136,7 +136,8 @@ def send_chunk(
         count = min(count, ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL)
     count = max(1, count)
     stop = threading.Event()
-    letter = letter_for(ctx.settings)
+    # The run's own subject and intro, when an admin gave them at the start.
+    letter = letter_for(ctx.settings, run.subject, run.intro)
     lanes = [
         Lane(ctx, run_id, month, jobs[i::count], stop, html_override, letter) for i in range(count)
     ]

@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from webapp.core import accounts
 from webapp.core import launch
+from webapp.core import letters
 from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
@@ -64,8 +65,12 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         form = StartRunForm(formdata=None)
         form.month.data = str(Month.last_full())
     rows = run_rows(progress.recent_runs(db_session, limit=RECENT_RUNS))
+    # The subject box shows the default for the month picked (the last full one until a
+    # valid month was posted); without JavaScript it cannot follow the month as it changes.
+    month = getattr(form, "month_value", None) or Month.last_full()
     return {
         "form": form,
+        "default_subject": letters.subject_for(month, None),
         "rows": rows,
         "any_open": any(row["run"].is_open for row in rows),
         "max_month": str(Month.current()),
@@ -84,10 +89,13 @@ def _start_response(form: StartRunForm, status: int, **extra):
     return render("dashboard/overview.html", "dashboard/_start.html", status, **context)
 
 
-def _plan_view(plan: launch.Plan) -> dict:
+def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
     reasons = Counter(reason for _uid, _name, reason in plan.skipped)
     return {
         "month": plan.month,
+        "subject": letters.subject_for(plan.month, wording.subject),
+        "default_subject": wording.subject is None,
+        "intro": wording.intro,
         "to_send": plan.to_send[:PLAN_LIST_LIMIT],
         "to_send_count": len(plan.to_send),
         "skipped": plan.skipped[:PLAN_LIST_LIMIT],
@@ -127,12 +135,13 @@ def start():
             user_id=learner.id if learner else None,
             skip_empty=config.SKIP_EMPTY_REPORTS,
         )
-        return _start_response(form, 200, plan=_plan_view(plan), plan_learner=learner)
+        plan_view = _plan_view(plan, form.wording)
+        return _start_response(form, 200, plan=plan_view, plan_learner=learner)
     try:
         if learner is None:
-            run = launch_all(month, current_user.id)
+            run = launch_all(month, current_user.id, form.wording)
         else:
-            run = launch_one(month, learner.id, current_user.id)
+            run = launch_one(month, learner.id, current_user.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.NoEmailAddress as exc:

@@ -7,12 +7,14 @@ from wtforms import RadioField
 from wtforms import SelectChoice
 from wtforms import StringField
 from wtforms import SubmitField
+from wtforms import TextAreaField
 from wtforms import ValidationError
 from wtforms.fields import EmailField
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.widgets import MonthInput
 
+from webapp.core import letters
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 
@@ -73,8 +75,23 @@ class StartRunForm(FlaskForm):
         validators=[Length(max=254)],
         description="Only for one learner: type a name or email and pick from the list.",
     )
+    subject = StringField(
+        "Subject",
+        description=(
+            f"Optional: one line, at most {letters.SUBJECT_MAX} characters. Left empty, it is "
+            "the usual “Your quiz report —” and the month."
+        ),
+    )
+    intro = TextAreaField(
+        "Intro",
+        description=(
+            f"Optional: a few words above every report, at most {letters.INTRO_MAX:,} "
+            "characters of plain text. A blank line starts a new paragraph."
+        ),
+    )
     dry_run = SubmitField("Dry run: who would be mailed")
     start = SubmitField("Start run")
+    wording = letters.RunWording()
 
     def validate_month(self, field):
         self.month_value = parse_form_month(field.data)
@@ -82,6 +99,17 @@ class StartRunForm(FlaskForm):
     def validate_learner(self, field):
         if self.scope.data == "one" and not (field.data or "").strip():
             raise ValidationError("Type the learner's name or email address.")
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields' own checks, then the subject and intro by core's rules (letters.clean)."""
+        valid = super().validate(extra_validators)
+        try:
+            self.wording = letters.clean(self.subject.data, self.intro.data)
+        except letters.LetterError as exc:
+            for name, reason in exc.problems.items():
+                self[name].errors.append(reason)
+            return False
+        return valid
 
 
 class TokenForm(FlaskForm):

@@ -13,6 +13,7 @@ from flask_login import current_user
 from webapp.core import accounts
 from webapp.core import actions
 from webapp.core import launch
+from webapp.core import letters
 from webapp.core import progress
 from webapp.core import workers
 from webapp.core.models import Delivery
@@ -97,7 +98,9 @@ def _page(run: ReportRun, status: int = 200, **progress_extra):
     state, page = _filters()
     context = progress_context(run, **progress_extra)
     context |= deliveries_context(run, state, page, context["snap"])
-    body = render_template("run_page/show.html", people=_people(run), **context)
+    month = Month.parse(run.month, allow_future=True)
+    subject = letters.subject_for(month, run.subject)
+    body = render_template("run_page/show.html", people=_people(run), subject=subject, **context)
     return make_response(body, status)
 
 
@@ -227,10 +230,13 @@ def resend(delivery_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         abort(400, "The form could not be read; reload the page and try again.")
-    old_run_id = delivery.run_id
+    old_run = db_session.get(ReportRun, delivery.run_id)
+    old_run_id = old_run.id
+    # Sent again as its run said it: a resend is the same email, not the month's default.
+    wording = letters.RunWording(old_run.subject, old_run.intro)
     try:
         month = Month.parse(delivery.month, allow_future=True)
-        run = launch_one(month, delivery.user_id, current_user.id)
+        run = launch_one(month, delivery.user_id, current_user.id, wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.LearnerNotFound as exc:

@@ -10,6 +10,7 @@ from werkzeug.local import LocalProxy
 from webapp import enqueue
 from webapp.core import launch
 from webapp.core import progress
+from webapp.core.letters import RunWording
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.infra.kvstore import KeyValueStore
@@ -40,6 +41,7 @@ def get_session() -> Session:
 
 
 db_session: Session = LocalProxy(get_session)  # type: ignore[assignment]
+DEFAULT_WORDING = RunWording()
 
 
 def _close_session(_exc: BaseException | None) -> None:
@@ -48,8 +50,11 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
-def launch_all(month: Month, started_by_id: int) -> ReportRun:
-    """Start the month's run for every learner (launch.RunConflict if one is going)."""
+def launch_all(
+    month: Month, started_by_id: int, wording: RunWording = DEFAULT_WORDING
+) -> ReportRun:
+    """Start the month's run for every learner (launch.RunConflict if one is going), with
+    the run's own subject and intro if given."""
     config = settings()
     return launch.start_all(
         db_session,
@@ -57,13 +62,23 @@ def launch_all(month: Month, started_by_id: int) -> ReportRun:
         started_by_id=started_by_id,
         mail_from=config.MAIL_FROM,
         skip_empty=config.SKIP_EMPTY_REPORTS,
+        subject=wording.subject,
+        intro=wording.intro,
     )
 
 
-def launch_one(month: Month, user_id: int, started_by_id: int) -> ReportRun:
+def launch_one(
+    month: Month, user_id: int, started_by_id: int, wording: RunWording = DEFAULT_WORDING
+) -> ReportRun:
     """Start a run that mails one learner's report (a resend when it was sent already)."""
     return launch.start_one(
-        db_session, month, user_id, started_by_id=started_by_id, mail_from=settings().MAIL_FROM
+        db_session,
+        month,
+        user_id,
+        started_by_id=started_by_id,
+        mail_from=settings().MAIL_FROM,
+        subject=wording.subject,
+        intro=wording.intro,
     )
 
 

@@ -19,6 +19,7 @@ from jinja2 import StrictUndefined
 from jinja2 import select_autoescape
 
 from webapp.core.mail.mime import RenderedReport
+from webapp.core.months import Month
 from webapp.core.report import wording
 from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import Report
@@ -38,9 +39,7 @@ env = Environment(
 # One configured inliner for the process. Reuse measured the same as css_inline.inline
 # (0.249 ms each on a 25-attempt report, bench/bench_mime.py); it keeps the options in one
 # place. Media queries are kept for phones; remote stylesheets are never fetched.
-_inliner = css_inline.CSSInliner(
-    keep_at_rules=True, load_remote_stylesheets=False, minify_css=True
-)
+_inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, minify_css=True)
 
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -227,9 +226,14 @@ def letter_for(settings: Settings, subject: str | None = "", intro: str | None =
     return Letter(subject=subject or "", intro=intro or "", platform_url=settings.PLATFORM_URL)
 
 
+def default_subject(month: Month) -> str:
+    """The subject of a run that has none of its own, e.g. "Your quiz report — December 2024"."""
+    return f"Your quiz report — {month.label}"
+
+
 def report_subject(report: Report, letter: Letter = PLAIN) -> str:
-    """The email subject of a report, e.g. "Your quiz report — December 2024"."""
-    return letter.subject or f"Your quiz report — {report.month_label}"
+    """The email subject of a report: the run's own, or the default for its month."""
+    return letter.subject or default_subject(report.month)
 
 
 def report_context(report: Report, letter: Letter = PLAIN) -> dict:

@@ -15,6 +15,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp import enqueue
 from webapp.core import launch
+from webapp.core import letters
 from webapp.core import progress
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.months import Month
@@ -96,6 +97,14 @@ def _user_id(value) -> int:
     return value
 
 
+def _wording(data: dict) -> letters.RunWording:
+    # Optional: a run without them mails the default subject and no intro.
+    try:
+        return letters.clean(data.get("subject"), data.get("intro"))
+    except letters.LetterError as exc:
+        raise BadRequest(exc.message) from None
+
+
 def _conflict(exc: launch.RunConflict):
     body = {"error": "Conflict", "message": exc.message}
     if exc.run is not None:
@@ -112,11 +121,13 @@ def generate_all_monthly_reports():
     if not isinstance(dry_run, bool):
         # A string "true" must not start a real run by mistake.
         raise BadRequest("dry_run must be true or false.")
+    # Checked on a dry run too: it answers what a start with this body would do.
+    wording = _wording(data)
     if dry_run:
         plan = launch.plan(db_session, month, skip_empty=settings().SKIP_EMPTY_REPORTS)
         return jsonify(serializers.plan_json(plan))
     try:
-        run = launch_all(month, g.api_user.id)
+        run = launch_all(month, g.api_user.id, wording)
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
@@ -130,8 +141,9 @@ def generate_user_report():
     data = _json_body()
     user_id = _user_id(data.get("user_id"))
     month = _month(data.get("month_year"))
+    wording = _wording(data)
     try:
-        run = launch_one(month, user_id, g.api_user.id)
+        run = launch_one(month, user_id, g.api_user.id, wording)
     except launch.LearnerNotFound as exc:
         raise NotFound(str(exc)) from None
     except launch.NoEmailAddress as exc:
