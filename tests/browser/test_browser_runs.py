@@ -147,11 +147,11 @@ def test_preview_shows_the_learners_figures_and_a_test_goes_to_me(
 
     frame = page.frame_locator("iframe.email-frame")
     expect(frame.locator("body")).to_contain_text("Priya Raman")
-    expect(frame.locator("body")).to_contain_text("80%")  # 7/10 and 9/10
+    expect(frame.locator("body")).to_contain_text("80.0%")  # 7/10 and 9/10
     expect(frame.locator("body")).to_contain_text("Linear equations")
     expect(page.locator(".headers")).to_contain_text("Your quiz report — December 2024")
     page.get_by_role("link", name="Plain text").click()
-    expect(page.locator(".email-text")).to_contain_text("Average score:   80%")
+    expect(page.locator(".email-text")).to_contain_text("Average score:   80.0%")
 
     page.get_by_role("button", name="Send a test to me").click()
     expect(page.locator("#test-result")).to_contain_text("was sent to admin@example.test")

@@ -125,10 +125,10 @@ def test_preview_of_an_unsent_report_renders_it_as_the_worker_would(admin, world
     assert frame.headers["Content-Security-Policy"] == (
         "sandbox; default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
     )
-    assert "80%" in frame.get_data(as_text=True)
+    assert "80.0%" in frame.get_data(as_text=True)
 
     text = text_of(admin.get(f"/learners/{uid}/preview/{MONTH}?view=text"))
-    assert "Average score: 80%" in text
+    assert "Average score: 80.0%" in text
 
 
 def test_preview_of_a_sent_report_shows_the_stored_bytes(mail_app, admin, world, smtp_server):
@@ -143,7 +143,7 @@ def test_preview_of_a_sent_report_shows_the_stored_bytes(mail_app, admin, world,
         s.commit()
     words = text_of(admin.get(f"/learners/{uid}/preview/{MONTH}?view=text"))
     assert "This is the exact message that was mailed" in words
-    assert "Average score: 80%" in words and "Chemistry" not in words
+    assert "Average score: 80.0%" in words and "Chemistry" not in words
     message_id = mailed.email["Message-ID"]
     assert f"Message-ID {message_id}" in text_of(admin.get(f"/learners/{uid}/preview/{MONTH}"))
 
