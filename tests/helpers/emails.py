@@ -1,10 +1,13 @@
-"""The report emails the mail-client tests look at: a rich one and a minimal one."""
+"""The report emails the mail-client tests look at: a rich one, a minimal one, and a strong
+and a weak learner's."""
 
 from collections.abc import Callable
 from datetime import datetime
 
 from tests.helpers.reports import make_busy_report
 from tests.helpers.reports import make_empty_report
+from tests.helpers.reports import make_strong_report
+from tests.helpers.reports import make_weak_report
 from webapp.core.mail.mime import RenderedReport
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.render import Letter
@@ -33,7 +36,26 @@ def minimal_email() -> RenderedReport:
     return render_report(make_empty_report())
 
 
-EMAILS: dict[str, Callable[[], RenderedReport]] = {"rich": rich_email, "minimal": minimal_email}
+# The platform's address alone: the usual subject and no intro.
+LINKED = Letter(platform_url="https://quiz.example/quizzes/{quiz_id}")
+
+
+def strong_email() -> RenderedReport:
+    """A strong learner's month: praise, a rising trend, one piece of advice."""
+    return render_report(make_strong_report(), LINKED)
+
+
+def weak_email() -> RenderedReport:
+    """A weak learner's month: every subject under 60 %, advice as a three-week plan."""
+    return render_report(make_weak_report(), LINKED)
+
+
+EMAILS: dict[str, Callable[[], RenderedReport]] = {
+    "rich": rich_email,
+    "minimal": minimal_email,
+    "strong": strong_email,
+    "weak": weak_email,
+}
 
 
 def mailed(rendered: RenderedReport) -> bytes:

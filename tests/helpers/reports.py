@@ -320,3 +320,34 @@ def make_busy_report(attempts: int = 60) -> Report:
         (attempts, report.totals.average_percent),
     )
     return with_insights(dataclasses.replace(report, change=change, history=trend))
+
+
+def make_strong_report() -> Report:
+    """Sam's December 2024: every subject and chapter strong, rising for months."""
+    report = dataclasses.replace(
+        make_report(full_name="Sam Strong", username="sam"),
+        totals=totals(3, 30, 27, 90.0),
+        subjects=[
+            SubjectResult(subject_id=1, name="Mathematics", totals=totals(2, 20, 19, 95.0)),
+            SubjectResult(subject_id=2, name="Physics", totals=totals(1, 10, 8, 80.0)),
+        ],
+        attempts=[
+            attempt_of_ten(
+                21, "2024-12-02T10:00:00", "Mathematics", "Algebra", "Quadratics", 1, 10, 1, 12
+            ),
+            attempt_of_ten(
+                22, "2024-12-09T18:30:00", "Mathematics", "Geometry", "Triangles", 2, 9, 2, 30
+            ),
+            attempt_of_ten(23, "2024-12-20T16:00:00", "Physics", "Optics", "Lenses", 3, 8, 3, 9),
+        ],
+        chapters=[
+            ChapterResult(1, "Algebra", "Mathematics", totals(1, 10, 10, 100.0)),
+            ChapterResult(2, "Geometry", "Mathematics", totals(1, 10, 9, 90.0)),
+            ChapterResult(3, "Optics", "Physics", totals(1, 10, 8, 80.0)),
+        ],
+        days_active=6,
+        previous=PreviousMonth(month=NOV, totals=totals(3, 30, 25, 83.33)),
+        change=Change(attempts=0, average_percent=6.67),
+        history=history((2, 70.0), (3, 73.33), (2, 80.0), (4, 82.5), (3, 83.33), (3, 90.0)),
+    )
+    return with_insights(report)

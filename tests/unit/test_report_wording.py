@@ -8,6 +8,7 @@ import pytest
 from tests.helpers.reports import make_biology_report
 from tests.helpers.reports import make_empty_report
 from tests.helpers.reports import make_report
+from tests.helpers.reports import make_strong_report
 from tests.helpers.reports import make_weak_report
 from tests.helpers.reports import with_insights
 from webapp.core.mail.render import Letter
@@ -172,3 +173,14 @@ def test_a_runs_subject_and_intro_are_escaped_paragraphs():
     assert "Hello &lt;i&gt;all&lt;/i&gt;." in rendered.html and "<i>all" not in rendered.html
     assert rendered.html.count("Second part.") == 1
     assert "Hello <i>all</i>.\n\nSecond part." in rendered.text
+
+
+def test_a_strong_learner_is_praised_and_told_what_is_left_to_gain():
+    report = make_strong_report()
+    insights = " ".join(report.insights)
+    assert "Every subject was strong this month, led by Mathematics at 95.0%." in insights
+    assert "You had the top score of 12 learners on Quadratics: excellent." in insights
+    assert [r.text for r in report.recommendations] == [
+        "Keep the momentum: retry Lenses, your lowest score this month (8/10), or try a "
+        "chapter you have not taken yet."
+    ]

@@ -170,9 +170,21 @@ def insights_for(report: Report) -> tuple[list[str], list[Recommendation]]:
     if len(recommendations) < MAX_RECOMMENDATIONS and report.days_active < REGULAR_DAYS:
         recommendations.append(_REGULAR)
     if not recommendations:
-        recommendations.append(
-            Recommendation(
-                "Keep the momentum: stretch yourself with a chapter you have not tried yet."
-            )
-        )
+        recommendations.append(_stretch(report))
     return insights, recommendations
+
+
+def _stretch(report: Report) -> Recommendation:
+    # Every chapter is strong: the one thing left to gain is the month's lowest score.
+    lowest = max(report.attempts, key=lambda a: (-a.percent, a.date))
+    if lowest.scored >= lowest.total:
+        return Recommendation(
+            "Keep the momentum: stretch yourself with a chapter you have not tried yet."
+        )
+    return Recommendation(
+        lead="Keep the momentum: retry ",
+        quiz=lowest.quiz,
+        quiz_id=lowest.quiz_id,
+        tail=f", your lowest score this month ({lowest.scored}/{lowest.total}), or try a "
+        "chapter you have not taken yet.",
+    )
