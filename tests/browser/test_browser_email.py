@@ -10,16 +10,15 @@ folder, which it empties at the start of a session).
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
+from tests.helpers.browser import serious_axe_violations
 from tests.helpers.emails import EMAILS
 
 pytestmark = pytest.mark.browser
 
 WIDTHS = {600: 900, 360: 740}  # width: height of the window
 SCHEMES = ("light", "dark")
-_axe = Axe()
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -38,10 +37,7 @@ def test_the_report_email_reads_well(page: Page, pytestconfig, kind, width, sche
     page.screenshot(path=folder / f"report-{kind}-{width}-{scheme}.png", full_page=True)
 
     problems = [f"fetched {url}" for url in fetched]
-    for violation in _axe.run(page).response["violations"]:
-        if violation["impact"] in ("serious", "critical"):
-            targets = [node["target"] for node in violation["nodes"]][:3]
-            problems.append(f"axe {violation['impact']}: {violation['id']} {targets}")
+    problems += [f"axe {v}" for v in serious_axe_violations(page)]
     # No sideways scrolling: the email fits the window, at a phone's 360 px too.
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 1:

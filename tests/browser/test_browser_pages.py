@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
+from tests.helpers.browser import serious_axe_violations
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
 from tests.helpers.browser import wait_for_state
@@ -20,7 +20,6 @@ from webapp.infra.capture import save_message
 pytestmark = pytest.mark.browser
 
 WIDTHS = {"wide": (1440, 900), "phone": (390, 844)}
-_axe = Axe()
 
 
 def _check(page: Page, name: str, problems: list[str]) -> None:
@@ -28,11 +27,7 @@ def _check(page: Page, name: str, problems: list[str]) -> None:
     shots = os.environ.get("QR_SHOTS")
     for label, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
-        results = _axe.run(page)
-        for violation in results.response["violations"]:
-            if violation["impact"] in ("serious", "critical"):
-                targets = [n["target"] for n in violation["nodes"]][:3]
-                problems.append(f"{name} @{width}px: {violation['id']} {targets}")
+        problems += [f"{name} @{width}px: {v}" for v in serious_axe_violations(page)]
         # Nothing may be wider than the screen: no sideways scrolling at 390 px.
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         if overflow > 0:

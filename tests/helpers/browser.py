@@ -4,6 +4,7 @@ and screenshots for looking at (never for asserting)."""
 import os
 from pathlib import Path
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
@@ -31,6 +32,19 @@ def start_run(page: Page, month: str = MONTH) -> None:
 def wait_for_state(page: Page, state: str = "done", timeout: float = 20_000) -> None:
     """Wait until the progress component shows this run state."""
     expect(page.locator("#run-progress")).to_have_attribute("data-state", state, timeout=timeout)
+
+
+_axe = Axe()
+
+
+def serious_axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is: "id [targets]"."""
+    problems = []
+    for violation in _axe.run(page).response["violations"]:
+        if violation["impact"] in ("serious", "critical"):
+            targets = [node["target"] for node in violation["nodes"]][:3]
+            problems.append(f"{violation['impact']} {violation['id']} {targets}")
+    return problems
 
 
 def playwright_pause(page: Page):

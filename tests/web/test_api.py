@@ -104,23 +104,16 @@ def test_user_report_resends_explicitly(mail_app, api_world, smtp_server):
     client = mail_app.test_client()
     uid = api_world["learner_ids"][1]
     for expected in (1, 2):
-        r = bearer(
-            client,
-            "POST",
-            "/scheduled/generate-user-report",
-            api_world["token"],
-            json={"user_id": uid, "month_year": MONTH},
-        )
-        assert r.status_code == 202, r.get_json()
-        assert r.get_json()["user_id"] == uid
+        assert send_user_report(client, api_world, uid)["user_id"] == uid
         assert len(smtp_server.messages) == expected
     with mail_app.app_context():
         d = get_session().scalar(select(Delivery).where(Delivery.user_id == uid))
         assert d.state == "sent" and d.sent_count == 2
 
 
-def send_user_report(client, api_world, uid) -> None:
-    """POST generate-user-report for one learner of December 2024 (a Send, then a Resend)."""
+def send_user_report(client, api_world, uid) -> dict:
+    """POST generate-user-report for one learner of December 2024 (a Send, then a Resend);
+    the 202's JSON."""
     r = bearer(
         client,
         "POST",
@@ -129,6 +122,7 @@ def send_user_report(client, api_world, uid) -> None:
         json={"user_id": uid, "month_year": MONTH},
     )
     assert r.status_code == 202, r.get_json()
+    return r.get_json()
 
 
 def test_a_resend_of_a_sent_report_is_mailed_with_a_new_message_id(
