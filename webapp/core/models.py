@@ -297,3 +297,22 @@ class WorkerBeat(Base):
     beat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     tasks_done: Mapped[int] = mapped_column(Integer, default=0)
     current_run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """One thing a person (or a token, or the product itself) did, as it happened: append-only
+    (see webapp/core/audit.py; triggers of migration 0005 refuse updates and deletes)."""
+
+    __tablename__ = "audit_entry"
+    # AUTOINCREMENT on SQLite too: an entry's number is never given twice.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # No foreign key: the trail outlives the accounts it names, so it also keeps their label.
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(254), default="")
+    source: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(String(1000), default="")
