@@ -17,6 +17,7 @@ from webapp.web import dashboard
 from webapp.web import errors
 from webapp.web import filters
 from webapp.web import health
+from webapp.web import inputs
 from webapp.web import learners
 from webapp.web import metrics
 from webapp.web import outbox
@@ -103,6 +104,7 @@ def create_app(config: dict | None = None) -> Flask:
     services.init_app(app, Runtime(settings))
     csrf.init_app(app)
     login_manager.init_app(app)
+    inputs.init_app(app)  # before the routes: their <int:...> take its bounded converter
     for blueprint_module in BLUEPRINTS:
         app.register_blueprint(blueprint_module.bp)
     auth.init_app(app)
