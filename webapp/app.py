@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks  # noqa: F401  (declares the Huey tasks and binds them to webapp.enqueue)
 from webapp import cli
+from webapp.infra import private
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
@@ -57,10 +58,8 @@ def _secret_key(settings: Settings) -> str:
     if settings.is_production:
         raise ConfigError("SECRET_KEY must be set in production.")
     path = Path(settings.INSTANCE_PATH) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        private.write(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 
