@@ -27,12 +27,14 @@ from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
 from webapp.web import workers
+from webapp.web.api import openapi as api_docs
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
 from webapp.web.extensions import login_manager
 
 BLUEPRINTS = (
     api,
+    api_docs,
     auth,
     dashboard,
     run_page,
