@@ -45,7 +45,9 @@ def test_instance_files_are_the_owners_alone(tmp_path, everyone_may_read):
         runtime = app.extensions["runtime"]
         runtime.kv.put("progress", {"done": 1})
         runtime.limiter.reserve()
-        queue = build_huey(runtime.settings)
+        # A consumer builds its queue before anything else has made the file.
+        own = {"HUEY_SQLITE_PATH": str(instance / "consumer" / "huey.sqlite3")}
+        queue = build_huey(runtime.settings.updated(own))
         save_message(runtime.settings.OUTBOX_DIR, "a@example.test", ["b@example.test"], b"x")
         result = app.test_cli_runner().invoke(args=["ensure-admin"])
         assert result.exit_code == 0, result.output
@@ -61,6 +63,7 @@ def test_instance_files_are_the_owners_alone(tmp_path, everyone_may_read):
         "admin-password.txt",
     ):
         assert name in names, sorted(names)
+    assert "instance/consumer/huey.sqlite3" in found
     assert any(name.endswith(".eml") for name in names)
     loose = {
         name: mode

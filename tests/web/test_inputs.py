@@ -199,3 +199,17 @@ def test_whole_number_reads_ascii_digits_within_bounds_only():
         assert inputs.whole_number(bad, 1, 100) is None, bad
     assert inputs.whole_number(str(2**31 - 1), 1, inputs.LARGEST_ID) == 2**31 - 1
     assert inputs.whole_number(str(2**31), 1, inputs.LARGEST_ID) is None
+
+
+@pytest.mark.parametrize("month", ["٢٠٢٤-١٢", "２０２４-１２", "2024-1２", "2024-12\n"])
+def test_a_month_takes_ascii_digits_only(mail_app, api_world, month):
+    learner = api_world["learner_ids"][0]
+    response = bearer(
+        mail_app.test_client(),
+        "GET",
+        "/scheduled/report-data",
+        api_world["token"],
+        query_string={"user_id": learner, "month_year": month},
+    )
+    # A trailing line break is whitespace around a good month; other scripts' digits are not.
+    assert response.status_code == (200 if month == "2024-12\n" else 400)
