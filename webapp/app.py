@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks  # noqa: F401  (declares the Huey tasks and binds them to webapp.enqueue)
 from webapp import cli
+from webapp.infra import private
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
@@ -17,6 +18,7 @@ from webapp.web import dashboard
 from webapp.web import errors
 from webapp.web import filters
 from webapp.web import health
+from webapp.web import inputs
 from webapp.web import learners
 from webapp.web import metrics
 from webapp.web import outbox
@@ -25,12 +27,14 @@ from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
 from webapp.web import workers
+from webapp.web.api import openapi as api_docs
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
 from webapp.web.extensions import login_manager
 
 BLUEPRINTS = (
     api,
+    api_docs,
     auth,
     dashboard,
     run_page,
@@ -56,10 +60,8 @@ def _secret_key(settings: Settings) -> str:
     if settings.is_production:
         raise ConfigError("SECRET_KEY must be set in production.")
     path = Path(settings.INSTANCE_PATH) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        private.write(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 
@@ -103,6 +105,7 @@ def create_app(config: dict | None = None) -> Flask:
     services.init_app(app, Runtime(settings))
     csrf.init_app(app)
     login_manager.init_app(app)
+    inputs.init_app(app)  # before the routes: their <int:...> take its bounded converter
     for blueprint_module in BLUEPRINTS:
         app.register_blueprint(blueprint_module.bp)
     auth.init_app(app)
