@@ -8,8 +8,10 @@ the machines CI runs on here, where pip-audit then skips every package and still
 vulnerabilities found"), the project's page (https://pypi.org/pypi/NAME/json) lists the
 vulnerabilities of its latest release: a pin that is the latest release is audited from that.
 
-Exits 1 on a known vulnerability, and on a pin that could be audited neither way (an audit
-that skipped a package is no all-clear); 0 when every pin was audited and none is vulnerable.
+Exits 1 on a known vulnerability. A pin that could be audited neither way (an older pin when
+only the latest release's answer is to be had, or PyPI not answering) is listed as not audited
+and, unless --strict, does not fail the build: a new upstream release is no vulnerability, and
+CI must not break the day one comes out. With --strict (where PyPI answers in full) it fails.
 """
 
 import json
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,11 +76,19 @@ def _distinct(vulns: list[dict]) -> list[dict]:
     return kept
 
 
-def verdict(
-    pinned: dict[str, str], report: list[dict], page: Callable[[str], dict]
-) -> tuple[list[str], list[str]]:
-    """(problems, how each pin was audited): vulnerabilities and unaudited pins are problems."""
-    problems, audited = [], []
+@dataclass
+class Verdict:
+    """Known vulnerabilities, pins not audited, and how each audited pin was, in words."""
+
+    vulnerable: list[str] = field(default_factory=list)
+    unaudited: list[str] = field(default_factory=list)
+    audited: list[str] = field(default_factory=list)
+
+
+def verdict(pinned: dict[str, str], report: list[dict], page: Callable[[str], dict]) -> Verdict:
+    """What pip-audit's report, completed from the project pages, says of each pin."""
+    result = Verdict()
+    problems, audited = result.vulnerable, result.audited
     for entry in report:
         name = canonical(entry["name"])
         version = pinned.get(name, entry.get("version", "?"))
@@ -88,11 +100,13 @@ def verdict(
         try:
             found = page(name)
         except OSError as exc:
-            problems.append(f"{name} {version}: not audited ({entry['skip_reason']}; {exc})")
+            result.unaudited.append(
+                f"{name} {version}: not audited ({entry['skip_reason']}; {exc})"
+            )
             continue
         latest = found["info"]["version"]
         if latest != version:
-            problems.append(
+            result.unaudited.append(
                 f"{name} {version}: not audited (PyPI answers here only for the latest "
                 f"release, {latest}: move the pin, or audit where PyPI answers in full)"
             )
@@ -101,19 +115,24 @@ def verdict(
         problems += [f"{name} {version}: {_words(v)}" for v in vulns]
         audited.append(f"{name} {version}: the project's page (the latest release)")
     missing = sorted(set(pinned) - {canonical(e["name"]) for e in report})
-    problems += [f"{name} {pinned[name]}: not in pip-audit's report" for name in missing]
-    return problems, audited
+    result.unaudited += [f"{name} {pinned[name]}: not in pip-audit's report" for name in missing]
+    return result
 
 
 def main() -> int:
-    lock = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "requirements.lock"
-    problems, audited = verdict(pins(lock), pip_audit(lock), project_page)
-    print(f"Audited {len(audited)} pinned package(s) of {lock.name}.")
-    for line in problems:
+    args = [a for a in sys.argv[1:] if a != "--strict"]
+    strict = "--strict" in sys.argv[1:]
+    lock = Path(args[0]) if args else ROOT / "requirements.lock"
+    result = verdict(pins(lock), pip_audit(lock), project_page)
+    print(f"Audited {len(result.audited)} pinned package(s) of {lock.name}.")
+    for line in result.vulnerable + result.unaudited:
         print(f"  {line}")
-    if problems:
-        print(f"{len(problems)} problem(s): known vulnerabilities or pins not audited.")
+    if result.vulnerable:
+        print(f"{len(result.vulnerable)} known vulnerabilit(y/ies) in pinned packages.")
         return 1
+    if result.unaudited:
+        print(f"{len(result.unaudited)} pin(s) not audited: move them to the latest release.")
+        return 1 if strict else 0
     print("No known vulnerabilities.")
     return 0
 
