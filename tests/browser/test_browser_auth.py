@@ -1,4 +1,5 @@
-"""Signing in through the real form: admins get in, learners and wrong passwords do not."""
+"""Signing in through the real form: admins get in, learners and wrong passwords do not;
+signing out everywhere ends the session."""
 
 import pytest
 from playwright.sync_api import Page
@@ -14,11 +15,13 @@ pytestmark = pytest.mark.browser
 
 def test_sign_in_refuses_wrong_password_and_learner_then_admits_admin(page: Page, stack):
     sign_in(page, stack, password="not the password")
-    expect(page.get_by_role("alert")).to_contain_text("do not match an account")
+    expect(page.get_by_role("alert")).to_contain_text("do not match a staff account")
     expect(page).to_have_title("Sign in · Quiz Reports")
 
+    # A learner's right password gets the same words: the form tells nobody which accounts
+    # exist.
     sign_in(page, stack, email="sam@example.test", password=LEARNER_PASSWORD)
-    expect(page.get_by_role("alert")).to_contain_text("learner account")
+    expect(page.get_by_role("alert")).to_contain_text("do not match a staff account")
 
     page.goto(stack.url("/learners"))
     expect(page).to_have_url(stack.url("/login?next=/learners"))

@@ -35,7 +35,13 @@ def parse_form_month(value: str | None) -> Month:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email."),
+            Length(max=254, message="An email address has at most 254 characters."),
+        ],
+    )
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=1024)]
     )
