@@ -11,6 +11,7 @@ from webapp import cli
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
+from webapp.web import account
 from webapp.web import api_tokens
 from webapp.web import auth
 from webapp.web import dashboard
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     preview,
     outbox,
     api_tokens,
+    account,
     workers,
     health,
     metrics,
