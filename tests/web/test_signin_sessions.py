@@ -16,6 +16,7 @@ from tests.helpers.factories import make_admin
 from tests.helpers.factories import make_user
 from tests.helpers.signin import HashChecks
 from tests.helpers.signin import from_address
+from tests.helpers.signin import set_policy
 from tests.helpers.web import login
 from tests.helpers.web import text_of
 from webapp.core import sessions
@@ -114,6 +115,7 @@ def test_a_refused_password_change_says_why_and_changes_nothing(mail_app, world,
 
 
 def test_guessing_the_current_password_is_throttled_and_audited(mail_app, world):
+    set_policy(mail_app, first_delay=60)
     here = _signed_in(mail_app)
     wrong = {"current": "guess", "new": NEW_PASSWORD, "confirm": NEW_PASSWORD}
     statuses = [here.post("/account/password", data=wrong).status_code for _ in range(4)]

@@ -111,6 +111,7 @@ def test_a_process_runs_a_bounded_number_of_checks_and_asks_the_rest_to_retry(
 
 
 def test_a_flood_from_one_address_does_not_keep_the_admin_out_at_another(mail_app, world):
+    set_policy(mail_app, first_delay=60)  # a slow machine's pauses stay well inside the wait
     attacker = mail_app.test_client()
     statuses = [login_from(attacker, ATTACKER, password="guess").status_code for _ in range(12)]
     assert statuses == [200] * 3 + [429] * 9
@@ -119,14 +120,14 @@ def test_a_flood_from_one_address_does_not_keep_the_admin_out_at_another(mail_ap
     assert login_from(mail_app.test_client(), ADMIN_DESK).status_code == 303
 
 
-def test_the_wait_doubles_with_each_further_failure(mail_app, world):
-    set_policy(mail_app, free_tries=3, first_delay=2, max_delay=900)
+def test_the_wait_is_said_in_words_and_in_retry_after(mail_app, world):
+    set_policy(mail_app, free_tries=3, first_delay=60)
     client = mail_app.test_client()
     for _ in range(3):
         login_from(client, ATTACKER, password="guess")
-    first = login_from(client, ATTACKER, password="guess")
-    assert first.status_code == 429 and first.headers["Retry-After"] == "2"
-    assert "Wait 2 seconds" in text_of(first)
+    refused = login_from(client, ATTACKER, password="guess")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert "Too many sign-in attempts. Wait 60 seconds, then try again." in text_of(refused)
 
 
 def test_an_address_trying_many_accounts_is_capped_over_all_of_them(mail_app, world):
@@ -141,6 +142,7 @@ def test_an_address_trying_many_accounts_is_capped_over_all_of_them(mail_app, wo
 
 
 def test_an_ipv6_client_is_counted_by_its_64(mail_app, world):
+    set_policy(mail_app, first_delay=60)
     client = mail_app.test_client()
     for n in range(3):
         login_from(client, f"2001:db8:1:2::{n + 1}", password="guess")
