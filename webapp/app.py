@@ -12,6 +12,7 @@ from webapp.infra import private
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
+from webapp.web import account
 from webapp.web import api_tokens
 from webapp.web import auth
 from webapp.web import dashboard
@@ -42,6 +43,7 @@ BLUEPRINTS = (
     preview,
     outbox,
     api_tokens,
+    account,
     workers,
     health,
     metrics,

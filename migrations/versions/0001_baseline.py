@@ -20,8 +20,8 @@ depends_on = None
 _ONE_OPEN_RUN = "scope = 'all' AND state IN ('queued', 'running', 'paused')"
 
 
-def _table(name: str, *columns) -> None:
-    op.create_table(name, *columns, if_not_exists=True)
+def _table(name: str, *columns, **kw) -> None:
+    op.create_table(name, *columns, if_not_exists=True, **kw)
 
 
 def _index(name: str, table: str, columns: list[str], **kw) -> None:
@@ -40,6 +40,10 @@ def _quiz_platform() -> None:
         sa.Column("dob", sa.Date()),
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("password_hash", sa.String(255)),
+        # Made here only for a new database (development, demos): AUTOINCREMENT keeps SQLite
+        # from giving a deleted account's id to the next one. A platform's own table is left
+        # as it is; PostgreSQL's sequences never reuse an id anyway.
+        sqlite_autoincrement=True,
     )
     _table(
         "subject",

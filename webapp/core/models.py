@@ -56,7 +56,11 @@ class User(Base):
     """A learner (role "user") or an admin of the platform."""
 
     __tablename__ = "user"
-    __table_args__ = tuple(_trigram_index(c) for c in ("full_name", "username", "email"))
+    __table_args__ = (
+        *(_trigram_index(c) for c in ("full_name", "username", "email")),
+        # As the baseline migration makes the table where it is missing: ids never reused.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(120), unique=True)
@@ -316,3 +320,25 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(254), default="")
     source: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class AccountSession(Base):
+    """One signed-in browser of a staff account (see webapp/core/sessions.py): the session
+    cookie holds a random token whose SHA-256 is kept here, so a session ends for good when
+    its row goes (sign-out, sign out everywhere, a password change, demotion)."""
+
+    __tablename__ = "account_session"
+    # AUTOINCREMENT on SQLite too: a session's number is never given twice.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No foreign key: the quiz platform may delete an account without asking us, and the
+    # fingerprint below already keeps a reused id from taking over the old account's rows.
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the account's id, username and password hash when the session began: a
+    # password changed anywhere (even by the platform) or another account given the same id
+    # no longer matches, and the session is over.
+    account_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

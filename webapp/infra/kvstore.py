@@ -1,7 +1,7 @@
 """A small key-value store kept where the queue keeps its results: Redis or the SQLite file.
 
-Huey's result storage is the store: progress snapshots and sign-in failure counts live beside
-the queue, so every web and worker process sees the same values without a shared memory.
+Huey's result storage is the store: progress snapshots live beside the queue, so every web and
+worker process sees the same values without a shared memory.
 Values are JSON; reads never consume them.
 """
 

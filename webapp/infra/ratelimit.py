@@ -13,19 +13,16 @@ Redis server's clock) or in the embedded queue's SQLite file (one BEGIN IMMEDIAT
 transaction per decision, timed by this machine's wall clock).
 """
 
-import contextlib
 import math
 import os
 import sqlite3
-import threading
 import time
-from pathlib import Path
 from typing import Protocol
 
 import redis
 
-from webapp.infra import private
 from webapp.infra.settings import Settings
+from webapp.infra.sqlitefile import SqliteFile
 
 HOUR_US = 3600 * 1_000_000
 
@@ -150,10 +147,6 @@ CREATE TABLE IF NOT EXISTS rate_limit_grant (name TEXT NOT NULL, at INTEGER NOT 
 CREATE INDEX IF NOT EXISTS rate_limit_grant_name_at ON rate_limit_grant (name, at);
 """
 
-# Connections opened before a fork: closing them in the child could disturb the parent's
-# locks and WAL, so the child keeps them referenced and never touches them.
-_inherited: list = []
-
 
 class SqliteRateLimiter(_SleepingLimiter):
     """The limit for every process on this machine, in the embedded queue's SQLite file."""
@@ -162,49 +155,14 @@ class SqliteRateLimiter(_SleepingLimiter):
         self, path: str | os.PathLike, queue_name: str, per_second: float, per_hour: int
     ) -> None:
         super().__init__(per_second, per_hour)
-        self.path = Path(path)
+        self.file = SqliteFile(path, _SQLITE_SCHEMA)
+        self.path = self.file.path
         self.name = queue_name
-        # The same busy timeout as the Huey queue in this file: workers and web share it.
-        self.busy_timeout = 30.0
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
-
-    def _conn(self) -> sqlite3.Connection:
-        # One connection per thread: sqlite3 connections are not for sharing between threads.
-        if self._pid != os.getpid():
-            # The parent's lock may have been held at the fork: start afresh, lock included.
-            _inherited.extend(self._conns)
-            self._lock, self._local = threading.Lock(), threading.local()
-            self._conns, self._pid = [], os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            private.file(self.path)
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            # Failing means another connection holds a lock; Huey switches the file to WAL anyway.
-            with contextlib.suppress(sqlite3.OperationalError):
-                conn.execute("PRAGMA journal_mode=wal")
-            # Grants lost to a power cut only let a few mails through early; no fsync per grant.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SQLITE_SCHEMA)
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
 
     def reserve(self) -> float:
         """Take a slot now (0.0) or, taking nothing, the seconds until the next one."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.file.immediate() as conn:
             wait_us = self._decide(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return wait_us / 1_000_000
 
     def _decide(self, conn: sqlite3.Connection) -> int:
@@ -244,11 +202,7 @@ class SqliteRateLimiter(_SleepingLimiter):
 
     def close(self) -> None:
         """Close the connections this process opened."""
-        with self._lock:
-            conns, self._conns = self._conns, []
-            self._local = threading.local()
-        for conn in conns:
-            conn.close()
+        self.file.close()
 
 
 def _rates(settings: Settings) -> tuple[float, int]:

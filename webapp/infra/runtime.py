@@ -1,8 +1,11 @@
-"""What one process holds open for the product's work: the database, the key-value store and
-the send rate limiter, all built from the settings once and shared by its threads."""
+"""What one process holds open for the product's work: the database, the key-value store, the
+send rate limiter and the sign-in counters, all built from the settings once and shared by its
+threads."""
 
 from sqlalchemy.orm import Session
 
+from webapp.infra.attempts import AttemptLimiter
+from webapp.infra.attempts import attempt_limiter_for
 from webapp.infra.database import make_engine
 from webapp.infra.database import session_factory
 from webapp.infra.kvstore import KeyValueStore
@@ -26,6 +29,8 @@ class Runtime:
         self.kv: KeyValueStore = kv_store_for(settings)
         # One limiter a process: every task of this worker draws from the same one.
         self.limiter: RateLimiter | None = limiter_for(settings)
+        # The sign-in throttle's counts, beside the queue like the limiter's.
+        self.attempts: AttemptLimiter = attempt_limiter_for(settings)
 
     def session(self) -> Session:
         """A new database session; the caller closes it."""
@@ -35,5 +40,6 @@ class Runtime:
         """Close the connections (tests build a runtime per test)."""
         self.engine.dispose()
         self.kv.close()
+        self.attempts.close()
         if self.limiter is not None:
             self.limiter.close()

@@ -85,6 +85,7 @@ _RULES = [
     ("MESSAGE_RETENTION_DAYS", "1 day or more", _between(1)),
     ("DISPLAY_TIMEZONE", "a time zone name such as Europe/Berlin", _zone),
     ("TRUSTED_PROXIES", "0 (none) to 5 proxies", _between(0, 5)),
+    ("SIGNIN_CONCURRENT_CHECKS", "1 to 64 password checks", _between(1, 64)),
     ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", lambda v: v in _LEVELS),
     ("LOG_FORMAT", "text or json", lambda v: v in ("text", "json")),
     ("DEMO_USERS", "0 or more", _between(0)),
@@ -181,6 +182,9 @@ class Settings:
     DISPLAY_TIMEZONE: str = "UTC"
     # Reverse proxies in front of the web app whose X-Forwarded-* headers are believed.
     TRUSTED_PROXIES: int = 0
+    # Password checks one web process runs at once (each scrypt check takes 128 MiB); a
+    # sign-in that finds them all busy is asked to try again in a moment.
+    SIGNIN_CONCURRENT_CHECKS: int = 2
     # /metrics: with a token, scrapers send it as a Bearer token; without, loopback only.
     METRICS_TOKEN: str = dataclasses.field(default="", repr=False)
     LOG_LEVEL: str = "INFO"
@@ -244,6 +248,7 @@ class Settings:
             MESSAGE_RETENTION_DAYS=env.integer("MESSAGE_RETENTION_DAYS", 400),
             DISPLAY_TIMEZONE=env.text("DISPLAY_TIMEZONE", "UTC"),
             TRUSTED_PROXIES=env.integer("TRUSTED_PROXIES", 0),
+            SIGNIN_CONCURRENT_CHECKS=env.integer("SIGNIN_CONCURRENT_CHECKS", 2),
             METRICS_TOKEN=env.text("METRICS_TOKEN"),
             LOG_LEVEL=env.text("LOG_LEVEL", "INFO").upper(),
             LOG_FORMAT=env.text("LOG_FORMAT", "text").lower(),

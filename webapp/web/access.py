@@ -16,7 +16,8 @@ from werkzeug.exceptions import Forbidden
 from webapp.core.models import User
 from webapp.web.htmx import is_htmx
 
-# A signed-cookie session cannot be revoked, so an admin signs in again after this long.
+# However active, an admin signs in again after this long (the session's row, which signing
+# out ends sooner, expires with it: webapp/core/sessions.py).
 SESSION_MAX_SECONDS = 12 * 3600
 
 

@@ -11,10 +11,12 @@ from wtforms import TextAreaField
 from wtforms import ValidationError
 from wtforms.fields import EmailField
 from wtforms.validators import DataRequired
+from wtforms.validators import EqualTo
 from wtforms.validators import Length
 from wtforms.widgets import MonthInput
 
 from webapp.core import letters
+from webapp.core.accounts import MIN_PASSWORD
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 
@@ -35,12 +37,54 @@ def parse_form_month(value: str | None) -> Month:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email."),
+            Length(max=254, message="An email address has at most 254 characters."),
+        ],
+    )
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=1024)]
     )
     next = HiddenField()
     submit = SubmitField("Sign in")
+
+
+class ChangePasswordForm(FlaskForm):
+    """The signed-in account's new password, with the current one as proof."""
+
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=1024)],
+    )
+    new = PasswordField(
+        "New password",
+        validators=[
+            DataRequired("Choose a new password."),
+            Length(
+                min=MIN_PASSWORD,
+                max=1024,
+                message=f"Choose a password of {MIN_PASSWORD} to 1,024 characters.",
+            ),
+        ],
+        description=(
+            f"At least {MIN_PASSWORD} characters; a few unrelated words are long and easy to "
+            "remember."
+        ),
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("new", "The two new passwords differ; type them again."),
+        ],
+    )
+    submit = SubmitField("Change password")
+
+    def validate_new(self, field):
+        if field.data and field.data == self.current.data:
+            raise ValidationError("The new password is the one you have now; choose another.")
 
 
 class ActionForm(FlaskForm):

@@ -29,7 +29,7 @@ def settings() -> Settings:
 
 
 def store() -> KeyValueStore:
-    """The key-value store of progress snapshots and sign-in counts."""
+    """The key-value store of progress snapshots."""
     return runtime().kv
 
 
