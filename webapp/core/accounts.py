@@ -6,6 +6,10 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from webapp.core.audit import SYSTEM_ACTOR
+from webapp.core.audit import Actor
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
 from webapp.core.models import PASSWORD_METHOD
 from webapp.core.models import User
 from webapp.core.states import Role
@@ -14,11 +18,11 @@ _dummy_hash: str | None = None
 
 
 def find_by_email(session: Session, email: str) -> User | None:
-    """The account with this email (any case); the admin's when a learner shares it."""
+    """The account with this email (any case); the staff account when a learner shares it."""
     email = email.strip().lower()
     users = session.scalars(select(User).where(func.lower(User.email) == email).limit(2)).all()
-    admins = [u for u in users if u.is_admin]
-    return (admins or users or [None])[0]
+    staff = [u for u in users if u.staff_role is not None]
+    return (staff or users or [None])[0]
 
 
 def check_password(user: User | None, password: str) -> bool:
@@ -46,16 +50,20 @@ def admin_by_email(session: Session, email: str) -> User | None:
 
 
 def account_named(session: Session, username: str) -> User | None:
-    """The account, learner or admin, with this username."""
+    """The account, learner or staff, with this username."""
     return session.scalar(select(User).where(User.username == username))
 
 
-def set_admin(session: Session, email: str, password: str, full_name: str) -> User:
-    """Create the admin, or give the existing one this password; committed."""
+def set_admin(
+    session: Session, email: str, password: str, full_name: str, actor: Actor = SYSTEM_ACTOR
+) -> User:
+    """Create the admin, or give the existing one this password; committed (a new admin
+    with its audit entry)."""
     user = admin_by_email(session, email)
     if user is None:
         user = User(username=email, email=email, full_name=full_name, role=Role.ADMIN)
         session.add(user)
+        record(session, actor, AuditAction.USER_ADDED, email, f"role {Role.ADMIN}")
     user.set_password(password)
     session.commit()
     return user
