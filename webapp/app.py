@@ -11,7 +11,9 @@ from webapp import cli
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
+from webapp.web import access
 from webapp.web import api_tokens
+from webapp.web import audit
 from webapp.web import auth
 from webapp.web import dashboard
 from webapp.web import errors
@@ -24,6 +26,7 @@ from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
+from webapp.web import users
 from webapp.web import workers
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
@@ -38,6 +41,8 @@ BLUEPRINTS = (
     preview,
     outbox,
     api_tokens,
+    users,
+    audit,
     workers,
     health,
     metrics,
@@ -106,6 +111,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint_module in BLUEPRINTS:
         app.register_blueprint(blueprint_module.bp)
     auth.init_app(app)
+    access.init_app(app)
     filters.init_app(app)
     security.init_app(app)
     errors.init_app(app)

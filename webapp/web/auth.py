@@ -1,4 +1,4 @@
-"""Sign in and out of the admin pages (Flask-Login); only admins get in."""
+"""Sign in and out of the dashboard (Flask-Login); only enabled staff accounts get in."""
 
 import time
 
@@ -16,7 +16,9 @@ from flask_login import logout_user
 from flask_wtf.csrf import CSRFError
 
 from webapp.core import accounts
+from webapp.core import staff
 from webapp.core.models import User
+from webapp.core.states import Role
 from webapp.web import throttle
 from webapp.web.access import SignedIn
 from webapp.web.access import safe_next
@@ -30,8 +32,8 @@ bp = Blueprint("auth", __name__)
 
 BAD_CREDENTIALS = "That email and password do not match an account. Check both and try again."
 NOT_ADMIN = (
-    "This is a learner account. Only admins can sign in to Quiz Reports; "
-    "learners receive their reports by email."
+    "This is a learner account. Only staff accounts (viewers, operators and admins) can sign "
+    "in to Quiz Reports; learners receive their reports by email."
 )
 
 
@@ -50,7 +52,7 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
-        if current_user.is_authenticated and current_user.is_admin:
+        if current_user.is_authenticated and current_user.can(Role.VIEWER):
             return redirect(form.next.data or url_for("dashboard.overview"))
     error, status, wait = None, 200, 0
     if form.validate_on_submit():
@@ -62,14 +64,20 @@ def login():
             status = 429
         elif not accounts.check_password(user, form.password.data):
             error = BAD_CREDENTIALS
-        elif not user.is_admin:
+        elif user.staff_role is None:
             error, status = NOT_ADMIN, 403
+        elif not staff.standing(db_session, user).active:
+            # A disabled account gets the answer a wrong password gets: nothing tells whoever
+            # tries that the password was right.
+            error = BAD_CREDENTIALS
         else:
             throttle.forget_failures(form.email.data)
             # A fresh session: nothing from before sign-in survives (session fixation).
             session.clear()
             login_user(SignedIn(user))
-            session["signed_in_at"] = int(time.time())
+            # To the fraction of a second: a session revoked in the same second as this
+            # sign-in, but before it, must stay revoked (staff.session_revoked).
+            session["signed_in_at"] = time.time()
             return redirect(safe_next(form.next.data) or url_for("dashboard.overview"), code=303)
         if error == BAD_CREDENTIALS:
             throttle.note_failure(form.email.data)
