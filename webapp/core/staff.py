@@ -256,10 +256,12 @@ def set_role(session: Session, actor: Actor, user_id: int, role: str) -> bool:
     user.role = new_role
     if old_role == Role.ADMIN:
         _keep_an_admin(session, actor, user, f"made {new_role}")
-    if not new_role.at_least(old_role):
-        revoke_sessions(session, user_id)
     target = user.email or user.username
     record(session, actor, AuditAction.ROLE_CHANGED, target, f"{old_role} → {new_role}")
+    if not new_role.at_least(old_role):
+        # Last before the commit: whether or not revoke_sessions commits by itself, the
+        # change, its entry and the revocation are kept together.
+        revoke_sessions(session, user_id)
     session.commit()
     return True
 
@@ -278,8 +280,8 @@ def disable(session: Session, actor: Actor, user_id: int) -> bool:
     account.disabled_at = utcnow()
     if user.is_admin:
         _keep_an_admin(session, actor, user, "disabled")
-    revoke_sessions(session, user_id)
     record(session, actor, AuditAction.USER_DISABLED, user.email or user.username)
+    revoke_sessions(session, user_id)  # last before the commit, as in set_role
     session.commit()
     return True
 
