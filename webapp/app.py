@@ -12,8 +12,10 @@ from webapp.infra import private
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
+from webapp.web import access
 from webapp.web import account
 from webapp.web import api_tokens
+from webapp.web import audit
 from webapp.web import auth
 from webapp.web import dashboard
 from webapp.web import errors
@@ -27,6 +29,7 @@ from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
+from webapp.web import users
 from webapp.web import workers
 from webapp.web.api import openapi as api_docs
 from webapp.web.api import views as api
@@ -44,6 +47,8 @@ BLUEPRINTS = (
     outbox,
     api_tokens,
     account,
+    users,
+    audit,
     workers,
     health,
     metrics,
@@ -111,6 +116,7 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint_module in BLUEPRINTS:
         app.register_blueprint(blueprint_module.bp)
     auth.init_app(app)
+    access.init_app(app)
     filters.init_app(app)
     security.init_app(app)
     errors.init_app(app)

@@ -1,7 +1,10 @@
 """Flask CLI commands: flask --app wsgi db upgrade | db current | init-db | seed-demo |
-create-admin | ensure-admin | create-token."""
+create-admin | ensure-admin | create-token | users list | add | set-role | disable | enable."""
 
+import os
+import pwd
 import secrets
+import socket
 import sys
 import time
 from pathlib import Path
@@ -14,14 +17,23 @@ from flask.cli import with_appcontext
 
 from webapp.core import accounts
 from webapp.core import demo
+from webapp.core import staff
 from webapp.core import tokens
+from webapp.core.audit import Actor
+from webapp.core.states import STAFF_ROLES
 from webapp.infra import private
 from webapp.infra import schema
 from webapp.web.services import get_session
 from webapp.web.services import runtime
 from webapp.web.services import settings
 
-MIN_PASSWORD = 10
+MIN_PASSWORD = staff.MIN_PASSWORD
+
+
+def cli_actor() -> Actor:
+    """Who acts from the command line, for the audit trail: the machine's user and host (the
+    product has no account for whoever holds a shell on its machine)."""
+    return Actor(f"command line ({pwd.getpwuid(os.getuid()).pw_name})", None, socket.gethostname())
 
 
 def _valid_email(email: str) -> str:
@@ -127,9 +139,16 @@ def create_admin(email, password_stdin, full_name):
         raise click.ClickException(f"The password must have at least {MIN_PASSWORD} characters.")
     schema.upgrade(runtime().engine)
     session = get_session()
-    if accounts.admin_by_email(session, email) is None and accounts.account_named(session, email):
+    if accounts.admin_by_email(session, email) is None and (
+        other := accounts.account_named(session, email)
+    ):
+        if other.staff_role is not None:
+            raise click.ClickException(
+                f"{email} is a {other.staff_role}: `flask --app wsgi users set-role {email} "
+                "admin` makes it an admin."
+            )
         raise click.ClickException(f"{email} belongs to a learner, not an admin.")
-    accounts.set_admin(session, email, password, full_name)
+    accounts.set_admin(session, email, password, full_name, cli_actor())
     click.echo(f"Admin {email} is ready.")
 
 
@@ -147,7 +166,7 @@ def ensure_admin():
         click.echo(f"Admin sign-in: {email} / {hint}")
         return
     password = given or secrets.token_urlsafe(12)
-    accounts.set_admin(session, email, password, "Administrator")
+    accounts.set_admin(session, email, password, "Administrator", cli_actor())
     if not given:
         private.write(stash, password + "\n")
     click.echo(f"Admin sign-in: {email} / {password}")
@@ -158,19 +177,124 @@ def ensure_admin():
 @click.option("--name", default="cli", show_default=True, help="A label for the token.")
 @with_appcontext
 def create_token(email, name):
-    """Print a new API token for an admin (the last line of output is the token)."""
+    """Print a new API token of a staff account, which acts with its role (the last line of
+    output is the token)."""
     session = get_session()
-    user = accounts.admin_by_email(session, email.strip().lower()) or accounts.admin_by_email(
-        session, email.strip()
-    )
+    user = staff.by_email(session, email)
     if user is None:
-        raise click.ClickException(f"No admin with email {email}.")
-    _row, plain = tokens.create_token(session, user, name)
-    click.echo(f"API token for {user.email} (shown once; store it safely):")
+        raise click.ClickException(
+            f"No staff account (viewer, operator or admin) with email {email}."
+        )
+    if not staff.standing(session, user).active:
+        raise click.ClickException(f"{user.email} is disabled: `users enable` it first.")
+    _row, plain = tokens.create_token(session, user, name, cli_actor())
+    click.echo(f"API token for {user.email}, acting as {user.role} (shown once; store it safely):")
     click.echo(plain)
+
+
+@click.group("users")
+def users():
+    """Staff accounts: list, add, change the role of, disable and enable them."""
+
+
+def _staff_id(session, email: str) -> int:
+    user = staff.by_email(session, email)
+    if user is None:
+        raise click.ClickException(f"No staff account with email {email}.")
+    return user.id
+
+
+def _role_choice():
+    return click.Choice([str(role) for role in STAFF_ROLES])
+
+
+@users.command("list")
+@with_appcontext
+def users_list():
+    """Every staff account: id, email, role, status and name."""
+    members = staff.listed(get_session())
+    width = max((len(m.email) for m in members), default=5)
+    click.echo(f"{'id':>6}  {'email':<{width}}  {'role':<8}  {'status':<8}  name")
+    for m in members:
+        status = "active" if m.active else "disabled"
+        click.echo(f"{m.id:>6}  {m.email:<{width}}  {m.role:<8}  {status:<8}  {m.name}")
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", type=_role_choice(), default=str(STAFF_ROLES[0]), show_default=True)
+@click.option("--full-name", default="", help="The person's name, as the dashboard shows it.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input; without it one is generated and printed.",
+)
+@with_appcontext
+def users_add(email, role, full_name, password_stdin):
+    """Add a staff account (its password is printed once when generated)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        user, generated = staff.add(get_session(), cli_actor(), email, role, password, full_name)
+    except staff.StaffError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Added {user.email} as {user.role}.")
+    if generated:
+        click.echo("Password (shown once; give it to the person):")
+        click.echo(generated)
+
+
+def _change(change, done: str, already: str) -> None:
+    try:
+        changed = change()
+    except staff.StaffError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(done if changed else already)
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=_role_choice())
+@with_appcontext
+def users_set_role(email, role):
+    """Give a staff account another role (a demotion ends its sessions)."""
+    session = get_session()
+    user_id = _staff_id(session, email)
+    _change(
+        lambda: staff.set_role(session, cli_actor(), user_id, role),
+        f"{email} is now {role}.",
+        f"{email} was {role} already.",
+    )
+
+
+@users.command("disable")
+@click.argument("email")
+@with_appcontext
+def users_disable(email):
+    """Disable a staff account: no sign-in, no API tokens; its sessions end."""
+    session = get_session()
+    user_id = _staff_id(session, email)
+    _change(
+        lambda: staff.disable(session, cli_actor(), user_id),
+        f"{email} is disabled.",
+        f"{email} was disabled already.",
+    )
+
+
+@users.command("enable")
+@click.argument("email")
+@with_appcontext
+def users_enable(email):
+    """Let a disabled staff account sign in and use its tokens again."""
+    session = get_session()
+    user_id = _staff_id(session, email)
+    _change(
+        lambda: staff.enable(session, cli_actor(), user_id),
+        f"{email} is enabled.",
+        f"{email} was enabled already.",
+    )
 
 
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
-    for command in (db, init_db, seed_demo, create_admin, ensure_admin, create_token):
+    for command in (db, init_db, seed_demo, create_admin, ensure_admin, create_token, users):
         app.cli.add_command(command)

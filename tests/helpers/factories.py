@@ -59,6 +59,22 @@ def make_admin(session: Session, email: str = ADMIN_EMAIL, password: str = PASSW
     )
 
 
+def make_staff(
+    session: Session, role: str, email: str | None = None, password: str = PASSWORD
+) -> User:
+    """A staff account of this role (viewer, operator, admin) who signs in with this email
+    (<role>@example.test unless given) and password."""
+    email = email or f"{role}@example.test"
+    return make_user(
+        session,
+        username=email,
+        email=email,
+        full_name=f"{role.capitalize()} Person",
+        role=role,
+        password=password,
+    )
+
+
 def make_subject(session: Session, name: str = "Mathematics") -> Subject:
     """A subject."""
     subject = Subject(name=name)

@@ -1,11 +1,12 @@
-"""Fixtures of the Flask test-client tests: the three-learner world, a signed-in admin, API
-tokens, and an app whose outbox is the capture server's."""
+"""Fixtures of the Flask test-client tests: the three-learner world, a signed-in admin, clients
+of the other roles, API tokens, and an app whose outbox is the capture server's."""
 
 import pytest
 
 from tests.helpers.apps import open_app
 from tests.helpers.factories import make_admin
 from tests.helpers.factories import make_learner_world
+from tests.helpers.factories import make_staff
 from tests.helpers.web import login
 from webapp.core.models import User
 from webapp.core.tokens import create_token
@@ -26,6 +27,24 @@ def admin(mail_app, world):
     response = login(client)
     assert response.status_code == 303, response.data
     return client
+
+
+@pytest.fixture
+def staff_client(mail_app, world):
+    """staff_client(role, email=None): a test client signed in through the form as a new staff
+    account of that role (<role>@example.test unless given)."""
+
+    def make(role: str, email: str | None = None):
+        with mail_app.app_context():
+            s = get_session()
+            email = make_staff(s, role, email).email
+            s.commit()
+        client = mail_app.test_client()
+        response = login(client, email)
+        assert response.status_code == 303, response.data
+        return client
+
+    return make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from tests.helpers.factories import MONTH
 from tests.helpers.web import bearer
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.web.api.views import NOT_STAFF
 from webapp.web.services import get_session
 
 
@@ -45,7 +46,7 @@ def test_bad_token_is_401_and_learner_token_is_403(mail_app, api_world):
     assert "invalid_token" in r.headers["WWW-Authenticate"]
     r = bearer(client, "GET", "/scheduled/report-summary", api_world["learner_token"])
     assert r.status_code == 403
-    assert r.get_json()["message"] == "Only admins may use this API."
+    assert r.get_json()["message"] == NOT_STAFF
 
 
 def test_run_for_all_learners_mails_each_once(mail_app, api_world, smtp_server):

@@ -130,14 +130,20 @@ def test_sign_out_is_a_post_and_ends_the_session(admin):
     assert admin.get("/").status_code == 302
 
 
-def test_a_signed_in_user_who_is_no_longer_admin_is_refused(mail_app, admin):
+def test_a_signed_in_user_who_is_no_longer_staff_is_refused_and_signed_out(mail_app, admin):
     with mail_app.app_context():
         s = get_session()
         s.query(User).filter_by(email=ADMIN_EMAIL).update({"role": "user"})
         s.commit()
     response = admin.get("/")
     assert response.status_code == 403
-    assert "Only admins" in text_of(response)
+    assert "Only staff accounts" in text_of(response)
+    assert "You have been signed out" in text_of(response)
+    with mail_app.app_context():
+        s = get_session()
+        s.query(User).filter_by(email=ADMIN_EMAIL).update({"role": "admin"})
+        s.commit()
+    assert admin.get("/").status_code == 302  # the session is over, not just refused
 
 
 def test_session_ends_after_its_maximum_age(admin):

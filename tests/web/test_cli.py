@@ -1,5 +1,5 @@
 """The flask CLI: db upgrade and current, init-db, seed-demo, create-admin, create-token,
-ensure-admin."""
+ensure-admin, users."""
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -9,7 +9,9 @@ from tests.helpers.apps import close_app
 from tests.helpers.apps import make_test_config
 from tests.helpers.apps import open_app
 from webapp.app import create_app
+from webapp.core import staff
 from webapp.core.models import ApiToken
+from webapp.core.models import AuditEntry
 from webapp.core.models import Question
 from webapp.core.models import Score
 from webapp.core.models import User
@@ -143,7 +145,7 @@ def test_create_admin_rejects_short_password_and_bad_email(runner):
 def test_create_token_for_unknown_admin_fails(runner):
     runner.invoke(args=["init-db"])
     result = runner.invoke(args=["create-token", "nobody@example.com"])
-    assert result.exit_code != 0 and "No admin" in result.output
+    assert result.exit_code != 0 and "No staff account" in result.output
 
 
 def test_ensure_admin_prints_credentials_and_reuses_them(tmp_path, monkeypatch):
@@ -164,3 +166,90 @@ def test_ensure_admin_prints_credentials_and_reuses_them(tmp_path, monkeypatch):
     third = app.test_cli_runner().invoke(args=["ensure-admin"])
     assert "chief@example.com / chosen password 123" in third.output
     close_app(app)
+
+
+# --- users: staff accounts from the command line ----------------------------------------------
+
+
+def _role_and_state(app, email: str) -> tuple[str, bool]:
+    with app.app_context():
+        s = get_session()
+        user = s.scalar(select(User).where(User.email == email))
+        return user.role, staff.standing(s, user).active
+
+
+def test_users_add_list_set_role_disable_and_enable(runner, app):
+    runner.invoke(args=["init-db"])
+    added = runner.invoke(args=["users", "add", "vera@example.com", "--role", "viewer"])
+    assert added.exit_code == 0, added.output
+    password = added.output.strip().splitlines()[-1]
+    assert "Added vera@example.com as viewer." in added.output and len(password) >= 10
+    given = runner.invoke(
+        args=["users", "add", "otto@example.com", "--role", "operator", "--password-stdin"],
+        input="a long password\n",
+    )
+    assert given.exit_code == 0 and "Password" not in given.output
+    listed = runner.invoke(args=["users", "list"]).output
+    assert "vera@example.com" in listed and "viewer" in listed and "active" in listed
+    assert "otto@example.com" in listed and "operator" in listed
+
+    assert runner.invoke(args=["users", "set-role", "vera@example.com", "admin"]).exit_code == 0
+    assert _role_and_state(app, "vera@example.com") == ("admin", True)
+    assert runner.invoke(args=["users", "disable", "otto@example.com"]).exit_code == 0
+    assert _role_and_state(app, "otto@example.com") == ("operator", False)
+    assert "disabled" in runner.invoke(args=["users", "list"]).output
+    again = runner.invoke(args=["users", "disable", "otto@example.com"])
+    assert again.exit_code == 0 and "was disabled already" in again.output
+    assert runner.invoke(args=["users", "enable", "otto@example.com"]).exit_code == 0
+    assert _role_and_state(app, "otto@example.com") == ("operator", True)
+    with app.app_context():
+        entries = (
+            get_session()
+            .execute(select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id))
+            .all()
+        )
+    assert [a for _w, a in entries] == [
+        "user_added",
+        "user_added",
+        "role_changed",
+        "user_disabled",
+        "user_enabled",
+    ]
+    assert all(who.startswith("command line (") for who, _a in entries)
+
+
+def test_users_refuses_in_words_and_changes_nothing(runner, app):
+    runner.invoke(args=["init-db"])
+    runner.invoke(args=["create-admin", "boss@example.com", "--password-stdin"], input="x" * 12)
+    last = runner.invoke(args=["users", "set-role", "boss@example.com", "viewer"])
+    assert last.exit_code != 0 and "boss@example.com is the last active admin" in last.output
+    assert runner.invoke(args=["users", "disable", "boss@example.com"]).exit_code != 0
+    assert _role_and_state(app, "boss@example.com") == ("admin", True)
+    learner_role = runner.invoke(args=["users", "add", "l@example.com", "--role", "user"])
+    assert learner_role.exit_code != 0 and "'user' is not one of" in learner_role.output
+    duplicate = runner.invoke(args=["users", "add", "BOSS@example.com"])
+    assert duplicate.exit_code != 0 and "is already the admin account" in duplicate.output
+    unknown = runner.invoke(args=["users", "disable", "nobody@example.com"])
+    assert unknown.exit_code != 0 and "No staff account with email" in unknown.output
+    with app.app_context():
+        assert get_session().scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_a_token_acts_with_its_owners_role_and_a_disabled_owner_gets_none(runner, app):
+    runner.invoke(args=["init-db"])
+    runner.invoke(args=["users", "add", "vera@example.com"])  # a viewer
+    made = runner.invoke(args=["create-token", "vera@example.com"])
+    assert made.exit_code == 0 and "acting as viewer" in made.output
+    runner.invoke(args=["users", "disable", "vera@example.com"])
+    refused = runner.invoke(args=["create-token", "vera@example.com"])
+    assert refused.exit_code != 0 and "is disabled" in refused.output
+
+
+def test_create_admin_does_not_take_over_another_staff_account(runner, app):
+    runner.invoke(args=["init-db"])
+    runner.invoke(args=["users", "add", "vera@example.com"])
+    taken = runner.invoke(
+        args=["create-admin", "vera@example.com", "--password-stdin"], input="x" * 12
+    )
+    assert taken.exit_code != 0 and "users set-role vera@example.com admin" in taken.output
+    assert _role_and_state(app, "vera@example.com") == ("viewer", True)

@@ -14,15 +14,17 @@ from webapp.core import sessions
 from webapp.core.audit import Actor
 from webapp.core.audit import AuditAction
 from webapp.core.models import PASSWORD_METHOD
+from webapp.core.models import StaffAccount
 from webapp.core.models import User
+from webapp.core.states import STAFF_ROLES
 from webapp.core.states import Role
 
 MIN_PASSWORD = 10
 
-# The roles that may sign in to Quiz Reports ("staff"); learners never can. The roles of
-# issue 10 (viewer, operator) join here, and a disabled account's state is filtered in
-# staff_by_email(): whoever is not found there gets the one answer of every refusal.
-SIGN_IN_ROLES = (Role.ADMIN,)
+# The roles that may sign in to Quiz Reports ("staff"); learners never can. A disabled
+# account is filtered in staff_by_email() too: whoever is not found there gets the one
+# answer of every refusal, so the form never tells a disabled account its password was right.
+SIGN_IN_ROLES = STAFF_ROLES
 
 # The hash of a password nobody knows, made with PASSWORD_METHOD: checked whenever there is
 # no staff account's hash to check, so every refusal costs what a wrong password costs.
@@ -55,11 +57,17 @@ class SignInCheck:
 
 
 def staff_by_email(session: Session, email: str) -> User | None:
-    """The staff account with this email (any case); None for learners and unknown emails."""
+    """The active staff account with this email (any case); None for learners, disabled
+    accounts and unknown emails."""
     email = email.strip().lower()
     return session.scalar(
         select(User)
-        .where(func.lower(User.email) == email, User.role.in_(SIGN_IN_ROLES))
+        .outerjoin(StaffAccount, StaffAccount.user_id == User.id)
+        .where(
+            func.lower(User.email) == email,
+            User.role.in_(SIGN_IN_ROLES),
+            StaffAccount.disabled_at.is_(None),
+        )
         .order_by(User.id)
         .limit(1)
     )
@@ -140,7 +148,7 @@ def admin_by_email(session: Session, email: str) -> User | None:
 
 
 def account_named(session: Session, username: str) -> User | None:
-    """The account, learner or admin, with this username."""
+    """The account, learner or staff, with this username."""
     return session.scalar(select(User).where(User.username == username))
 
 
@@ -157,6 +165,7 @@ def set_admin(
         user = User(username=email, email=email, full_name=full_name, role=Role.ADMIN)
         session.add(user)
         user.set_password(password)
+        audit.record(session, actor, AuditAction.USER_ADDED, email, f"role {Role.ADMIN}")
     else:
         user.set_password(password)
         _password_changed(session, actor, user, sessions.revoke_sessions(session, user.id))

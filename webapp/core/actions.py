@@ -1,11 +1,17 @@
-"""An admin's actions on a run: pause, resume, cancel, retry its failures.
+"""An operator's actions on a run: pause, resume, cancel, retry its failures.
 
 Each is a transition of the state machine plus the rule that says when it applies; a run in
-the wrong state gets RunStateError with the reason in words and is left as it was.
+the wrong state gets RunStateError with the reason in words and is left as it was. Each
+change is recorded in the audit trail, as done by `actor`, in the change's transaction.
 """
 
 from sqlalchemy.orm import Session
 
+from webapp.core.audit import SYSTEM_ACTOR
+from webapp.core.audit import Actor
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
+from webapp.core.audit import run_target
 from webapp.core.launch import open_run_for
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
@@ -26,30 +32,30 @@ def _not_now(session: Session, run: ReportRun) -> RunStateError:
     return RunStateError(f"This run is {run.state}; that action does not apply.")
 
 
-def cancel(session: Session, run: ReportRun) -> int:
+def cancel(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) -> int:
     """Stop sending: mail already sent stays sent, the rest is marked cancelled."""
-    cancelled = runs.cancel(session, run.id)
+    cancelled = runs.cancel(session, run.id, actor=actor)
     if cancelled is None:
         raise _not_now(session, run)
     session.refresh(run)
     return cancelled
 
 
-def pause(session: Session, run: ReportRun) -> None:
+def pause(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) -> None:
     """Pause: workers stop before their next mail; resume continues where it stopped."""
-    if not runs.pause(session, run.id):
+    if not runs.pause(session, run.id, actor=actor):
         raise _not_now(session, run)
     session.refresh(run)
 
 
-def resume(session: Session, run: ReportRun) -> None:
+def resume(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) -> None:
     """Resume a paused run; the caller enqueues it again."""
-    if not runs.resume(session, run.id):
+    if not runs.resume(session, run.id, actor=actor):
         raise _not_now(session, run)
     session.refresh(run)
 
 
-def retry_failed(session: Session, run: ReportRun) -> int:
+def retry_failed(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) -> int:
     """Give the run's failed deliveries another try; reopens a finished run. How many."""
     if run.state == RunState.CANCELLED:
         raise RunStateError("This run was cancelled; start a new run for the month instead.")
@@ -63,6 +69,8 @@ def retry_failed(session: Session, run: ReportRun) -> int:
             session.rollback()
             raise RunStateError("Another run for this month is going; retry when it ends.")
         runs.reopen(session, run.id)
+    detail = f"{count:,} failed report(s) given another try"
+    record(session, actor, AuditAction.RUN_RETRIED, run_target(run.id), detail)
     session.commit()
     session.refresh(run)
     return count

@@ -15,6 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.core import letters
+from webapp.core.audit import SYSTEM_ACTOR
+from webapp.core.audit import Actor
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
+from webapp.core.audit import run_target
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
 from webapp.core.mail.mime import address_problem
@@ -33,6 +38,8 @@ from webapp.core.states import RunScope
 from webapp.core.states import RunState
 
 KIND = DeliveryKind.MONTHLY
+# A report in one of these states may have reached the learner: sending it again is a resend.
+MAILED = (DeliveryState.SENT, DeliveryState.UNKNOWN)
 
 
 class RunConflict(Exception):
@@ -130,7 +137,7 @@ def _skip_reason(email, state, active, skip_empty, month, *, single) -> str | No
 
 
 def _new_run(
-    month: Month, scope: RunScope, started_by_id, *, subject=None, intro=None, **values
+    month: Month, scope: RunScope, actor: Actor, *, subject=None, intro=None, **values
 ) -> ReportRun:
     # Checked here too, before the run exists: whoever starts a run, nothing is written
     # for a subject or intro that could not be mailed (letters.LetterError says why).
@@ -140,7 +147,7 @@ def _new_run(
         month=str(month),
         scope=scope,
         state=RunState.QUEUED,
-        started_by_id=started_by_id,
+        started_by_id=actor.id,
         subject=wording.subject,
         intro=wording.intro,
         **values,
@@ -151,7 +158,7 @@ def start_all(
     session: Session,
     month: Month,
     *,
-    started_by_id=None,
+    actor: Actor = SYSTEM_ACTOR,
     mail_from: str,
     skip_empty=False,
     subject: str | None = None,
@@ -159,12 +166,13 @@ def start_all(
 ) -> ReportRun:
     """Create the month's run and its deliveries in one transaction; RunConflict if one is open.
 
-    subject and intro are the run's own wording for its emails (None: the defaults).
+    subject and intro are the run's own wording for its emails (None: the defaults); actor
+    is who starts it, for the run and the audit trail (the product itself when left out).
     """
     current = open_run_for(session, month)
     if current is not None:
         raise RunConflict(current, f"A run for {month.label} is still going.")
-    run = _new_run(month, RunScope.ALL, started_by_id, subject=subject, intro=intro)
+    run = _new_run(month, RunScope.ALL, actor, subject=subject, intro=intro)
     session.add(run)
     try:
         session.flush()
@@ -176,6 +184,8 @@ def start_all(
     the_plan = plan(session, month, skip_empty=skip_empty)
     _write_deliveries(session, run, the_plan, mail_from)
     run.total = len(the_plan.to_send)
+    detail = f"{month.label}, all learners: {run.total:,} to mail"
+    record(session, actor, AuditAction.RUN_STARTED, run_target(run.id), detail)
     session.commit()
     return run
 
@@ -214,12 +224,13 @@ def start_one(
     month: Month,
     user_id: int,
     *,
-    started_by_id=None,
+    actor: Actor = SYSTEM_ACTOR,
     mail_from: str,
     subject: str | None = None,
     intro: str | None = None,
 ) -> ReportRun:
-    """A run for one learner: generates and mails their report, resending if sent already."""
+    """A run for one learner: generates and mails their report, resending if sent already
+    (which the audit trail records as a resend, anything else as a start)."""
     user = session.get(User, user_id)
     if user is None or user.role != Role.LEARNER:
         raise LearnerNotFound(f"No learner with id {user_id}.")
@@ -227,7 +238,7 @@ def start_one(
     if problem:
         raise NoEmailAddress(f"Learner {user_id} cannot be mailed: {problem}.")
     run = _new_run(
-        month, RunScope.USER, started_by_id, user_id=user_id, total=1, subject=subject, intro=intro
+        month, RunScope.USER, actor, user_id=user_id, total=1, subject=subject, intro=intro
     )
     session.add(run)
     session.flush()
@@ -236,6 +247,7 @@ def start_one(
             Delivery.user_id == user_id, Delivery.month == str(month), Delivery.kind == KIND
         )
     )
+    mailed_before = delivery is not None and delivery.state in MAILED
     if delivery is None:
         session.add(
             Delivery(
@@ -261,6 +273,13 @@ def start_one(
     ):
         session.rollback()
         raise _in_flight(session, month, user_id)
+    learner = f"{user.display_name} <{user.email}>"
+    if mailed_before:
+        detail = f"{month.label}, as {run_target(run.id)}"
+        record(session, actor, AuditAction.REPORT_RESENT, learner, detail)
+    else:
+        detail = f"{month.label}, one learner: {learner}"
+        record(session, actor, AuditAction.RUN_STARTED, run_target(run.id), detail)
     session.commit()
     return run
 

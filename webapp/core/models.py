@@ -22,6 +22,7 @@ from werkzeug.security import generate_password_hash
 
 from webapp.core.clock import utcnow
 from webapp.core.states import RUN_OPEN
+from webapp.core.states import STAFF_ROLES
 from webapp.core.states import DeliveryKind
 from webapp.core.states import DeliveryState
 from webapp.core.states import Role
@@ -53,7 +54,10 @@ def _trigram_index(column: str) -> Index:
 
 
 class User(Base):
-    """A learner (role "user") or an admin of the platform."""
+    """A learner (role "user") of the platform, or a staff account (viewer, operator, admin).
+
+    The quiz platform's table: the product adds no column to it; what it keeps about staff
+    accounts is in StaffAccount."""
 
     __tablename__ = "user"
     __table_args__ = (
@@ -82,6 +86,12 @@ class User(Base):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def staff_role(self) -> Role | None:
+        """The account's staff role; None for a learner or a role the product does not know."""
+        role = Role.of(self.role)
+        return role if role in STAFF_ROLES else None
 
     @property
     def display_name(self) -> str:
@@ -308,8 +318,13 @@ class AuditEntry(Base):
     (see webapp/core/audit.py; triggers of migration 0005 refuse updates and deletes)."""
 
     __tablename__ = "audit_entry"
-    # AUTOINCREMENT on SQLite too: an entry's number is never given twice.
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # The Audit page's filter by action, newest first, reads this instead of walking
+        # back through every sign-in to find the few role changes.
+        Index("ix_audit_entry_action_at", "action", "at"),
+        # AUTOINCREMENT on SQLite too: an entry's number is never given twice.
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -342,3 +357,15 @@ class AccountSession(Base):
     account_fingerprint: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class StaffAccount(Base):
+    """What the product keeps about a staff account beyond the quiz platform's user row: whether
+    it is disabled. A staff account without a row here is active (the admins made before it)."""
+
+    __tablename__ = "staff_account"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set while the account may neither sign in nor use its API tokens.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -63,10 +63,41 @@ class RunScope(StrEnum):
 
 
 class Role(StrEnum):
-    """What an account is on the platform."""
+    """What an account is: a learner of the platform, or staff of Quiz Reports.
+
+    Declared from least to most: each staff role may do all that the ones before it may.
+    A viewer reads everything; an operator also starts, pauses, cancels, retries, resends
+    and sends tests; an admin also manages API tokens, accounts and the suppression list.
+    "admin" keeps the value it always had, so existing admins stay admins.
+    """
 
     LEARNER = "user"
+    VIEWER = "viewer"
+    OPERATOR = "operator"
     ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Its place in the order above: a learner 0, an admin the highest."""
+        return list(Role).index(self)
+
+    def at_least(self, other: "Role") -> bool:
+        """True when this role may do everything `other` may."""
+        return self.rank >= Role(other).rank
+
+    @classmethod
+    def of(cls, value: str | None) -> "Role | None":
+        """The role a stored value names; None for a value the product does not know (the
+        quiz platform may store roles of its own), which is given no access at all."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+# The accounts of Quiz Reports' own people: they may sign in to the dashboard and hold
+# API tokens. Learners never may.
+STAFF_ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 
 
 class DeliveryKind(StrEnum):

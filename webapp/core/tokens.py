@@ -6,6 +6,10 @@ import secrets
 
 from sqlalchemy import select
 
+from webapp.core.audit import SYSTEM_ACTOR
+from webapp.core.audit import Actor
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
 from webapp.core.clock import utcnow
 from webapp.core.models import ApiToken
 from webapp.core.models import User
@@ -17,11 +21,20 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session, user: User, name: str = "") -> tuple[ApiToken, str]:
-    """A new token for an admin; returns the row and the only copy of the plain token."""
+def _target(row: ApiToken, owner: User | None) -> str:
+    owner_name = (owner.email or owner.username) if owner is not None else f"#{row.user_id}"
+    return f"token {row.prefix}… “{row.name}” of {owner_name}"
+
+
+def create_token(
+    session, user: User, name: str = "", actor: Actor = SYSTEM_ACTOR
+) -> tuple[ApiToken, str]:
+    """A new token acting as `user` with its role; committed with its audit entry. Returns
+    the row and the only copy of the plain token."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name[:100], prefix=plain[:10], token_hash=_digest(plain))
     session.add(row)
+    record(session, actor, AuditAction.TOKEN_CREATED, _target(row, user))
     session.commit()
     return row, plain
 
@@ -45,7 +58,7 @@ def user_for_token(session, plain: str) -> User | None:
 
 
 def tokens_of(session, user_id: int) -> list[ApiToken]:
-    """An admin's tokens: the active ones first, newest first."""
+    """An account's tokens: the active ones first, newest first."""
     return list(
         session.scalars(
             select(ApiToken)
@@ -55,11 +68,13 @@ def tokens_of(session, user_id: int) -> list[ApiToken]:
     )
 
 
-def revoke(session, token_id: int) -> bool:
-    """Revoke a token; False when it does not exist or was revoked already."""
+def revoke(session, token_id: int, actor: Actor = SYSTEM_ACTOR) -> bool:
+    """Revoke a token, committed with its audit entry; False when it does not exist or was
+    revoked already."""
     row = session.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = utcnow()
+    record(session, actor, AuditAction.TOKEN_REVOKED, _target(row, session.get(User, row.user_id)))
     session.commit()
     return True

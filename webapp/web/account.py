@@ -10,16 +10,18 @@ from flask_login import current_user
 
 from webapp.core import accounts
 from webapp.core import sessions
+from webapp.core.states import Role
 from webapp.web import throttle
 from webapp.web.access import SESSION_MAX_SECONDS
-from webapp.web.access import require_admin
+from webapp.web.access import require_role
 from webapp.web.actor import current_actor
 from webapp.web.auth import remember
 from webapp.web.forms import ChangePasswordForm
 from webapp.web.services import db_session
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-bp.before_request(require_admin)
+# Every staff account, a viewer too, may change its own password and end its own sessions.
+bp.before_request(require_role(Role.VIEWER))
 
 WRONG_CURRENT = "That is not your current password."
 

@@ -1,4 +1,4 @@
-"""API tokens of the signed-in admin: create (shown once), list, revoke."""
+"""API tokens of the signed-in admin: create (shown once), list, revoke. Admins only."""
 
 from flask import Blueprint
 from flask import abort
@@ -9,7 +9,9 @@ from flask_login import current_user
 
 from webapp.core import tokens
 from webapp.core.models import ApiToken
-from webapp.web.access import require_admin
+from webapp.core.states import Role
+from webapp.web.access import require_role
+from webapp.web.actor import current_actor
 from webapp.web.forms import ActionForm
 from webapp.web.forms import TokenForm
 from webapp.web.htmx import is_htmx
@@ -17,7 +19,8 @@ from webapp.web.htmx import render
 from webapp.web.services import db_session
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/tokens")
-bp.before_request(require_admin)
+# A token acts as its owner: creating and revoking them is for admins.
+bp.before_request(require_role(Role.ADMIN))
 
 
 def _context(form: TokenForm | None = None, **extra) -> dict:
@@ -45,7 +48,9 @@ def create():
     form = TokenForm()
     if not form.validate_on_submit():
         return _render(422, form=form)
-    row, plain = tokens.create_token(db_session, current_user, form.name.data.strip())
+    row, plain = tokens.create_token(
+        db_session, current_user.user, form.name.data.strip(), current_actor()
+    )
     # The page holds a secret: not into any cache or the history snapshot.
     return _render(201, created=row, plain=plain)
 
@@ -61,7 +66,9 @@ def revoke(token_id: int):
         abort(404, "You have no token with that id.")
     name = row.name or row.prefix
     notice = (
-        f"Token “{name}” revoked." if tokens.revoke(db_session, token_id) else "Already revoked."
+        f"Token “{name}” revoked."
+        if tokens.revoke(db_session, token_id, current_actor())
+        else "Already revoked."
     )
     if is_htmx():
         return _render(notice=notice)

@@ -24,6 +24,7 @@ from flask_wtf.csrf import CSRFError
 from webapp.core import accounts
 from webapp.core import sessions
 from webapp.core.audit import Actor
+from webapp.core.states import Role
 from webapp.web import throttle
 from webapp.web.access import SESSION_MAX_SECONDS
 from webapp.web.access import SignedIn
@@ -83,7 +84,7 @@ def login():
     form = LoginForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
-        if current_user.is_authenticated and current_user.is_admin:
+        if current_user.is_authenticated and current_user.can(Role.VIEWER):
             return redirect(form.next.data or url_for("dashboard.overview"))
         return _page(form)
     if not form.validate_on_submit():

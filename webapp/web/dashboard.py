@@ -5,7 +5,6 @@ from collections import Counter
 from flask import Blueprint
 from flask import redirect
 from flask import url_for
-from flask_login import current_user
 
 from webapp.core import accounts
 from webapp.core import launch
@@ -15,7 +14,7 @@ from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.states import DeliveryState
-from webapp.web.access import require_admin
+from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
 from webapp.web.htmx import is_htmx
@@ -29,7 +28,7 @@ from webapp.web.services import settings
 from webapp.web.services import store
 
 bp = Blueprint("dashboard", __name__)
-bp.before_request(require_admin)
+bp.before_request(require_staff)
 
 RECENT_RUNS = 20
 # A dry run of 10,000 learners lists this many names of each kind, then counts the rest.
@@ -139,9 +138,9 @@ def start():
         return _start_response(form, 200, plan=plan_view, plan_learner=learner)
     try:
         if learner is None:
-            run = launch_all(month, current_user.id, form.wording)
+            run = launch_all(month, form.wording)
         else:
-            run = launch_one(month, learner.id, current_user.id, form.wording)
+            run = launch_one(month, learner.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.NoEmailAddress as exc:

@@ -1,10 +1,13 @@
-"""The admin pages' forms: every POST goes through one, so CSRF covers it."""
+"""The dashboard's forms: every POST goes through one, so CSRF covers it."""
+
+from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms import PasswordField
 from wtforms import RadioField
 from wtforms import SelectChoice
+from wtforms import SelectField
 from wtforms import StringField
 from wtforms import SubmitField
 from wtforms import TextAreaField
@@ -13,12 +16,17 @@ from wtforms.fields import EmailField
 from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
+from wtforms.widgets import DateInput
 from wtforms.widgets import MonthInput
 
 from webapp.core import letters
+from webapp.core import staff
 from webapp.core.accounts import MIN_PASSWORD
+from webapp.core.audit import AuditAction
 from webapp.core.months import Month
 from webapp.core.months import MonthError
+from webapp.core.states import STAFF_ROLES
+from webapp.core.states import Role
 
 
 def parse_form_month(value: str | None) -> Month:
@@ -163,3 +171,95 @@ class TokenForm(FlaskForm):
         description="Say what will use it, e.g. “nightly cron on reports-01”.",
     )
     submit = SubmitField("Create token")
+
+
+def _staff_role_choices() -> list[SelectChoice]:
+    return [SelectChoice(str(role), str(role).capitalize()) for role in STAFF_ROLES]
+
+
+class StaffForm(FlaskForm):
+    """Add a staff account; the checks are core's (staff.clean_*), so the CLI's are the same."""
+
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter the person's email address."), Length(max=254)]
+    )
+    full_name = StringField("Name", validators=[Length(max=200)], description="Optional.")
+    role = SelectField(
+        "Role",
+        choices=_staff_role_choices(),
+        default=str(Role.VIEWER),
+        description=(
+            "Viewer: reads everything. Operator: also starts, pauses, cancels, retries and "
+            "resends runs and sends tests. Admin: also API tokens, accounts and the audit trail."
+        ),
+    )
+    password = PasswordField(
+        "Password",
+        description=(
+            f"At least {staff.MIN_PASSWORD} characters. Leave it empty to have one generated; "
+            "it is shown once, to give to the person."
+        ),
+    )
+    submit = SubmitField("Add account")
+
+    def validate_email(self, field):
+        try:
+            field.data = staff.clean_email(field.data)
+        except staff.StaffError as exc:
+            raise ValidationError(exc.message) from None
+
+    def validate_password(self, field):
+        if field.data:
+            try:
+                staff.clean_password(field.data)
+            except staff.StaffError as exc:
+                raise ValidationError(exc.message) from None
+
+
+class RoleForm(ActionForm):
+    """Give a staff account another role."""
+
+    role = SelectField("Role", choices=_staff_role_choices())
+
+
+def _date(value: str | None) -> date | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("Enter a date as YYYY-MM-DD, for example 2024-12-31.") from None
+    if not 2000 <= day.year <= 9998:
+        raise ValidationError("Pick a date from the year 2000 on.")
+    return day
+
+
+class AuditFilterForm(FlaskForm):
+    """The Audit page's filters, read from the query string (a GET changes nothing: no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    action = SelectField(
+        "Action",
+        choices=[SelectChoice("", "Any action")]
+        + [SelectChoice(a.value, a.value.replace("_", " ").capitalize()) for a in AuditAction],
+        default="",
+    )
+    actor = StringField("Who", validators=[Length(max=254)], description="Part of an email.")
+    target = StringField(
+        "Target", validators=[Length(max=254)], description="For example “run #7” or an email."
+    )
+    since = StringField("From", widget=DateInput())
+    until = StringField("To", widget=DateInput())
+    since_value: date | None = None
+    until_value: date | None = None
+
+    def validate_since(self, field):
+        self.since_value = _date(field.data)
+
+    def validate_until(self, field):
+        self.until_value = _date(field.data)
+        if self.since_value and self.until_value and self.until_value < self.since_value:
+            raise ValidationError("The end date is before the start date.")

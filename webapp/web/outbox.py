@@ -10,7 +10,7 @@ from webapp.core.mail.mime import parse_message
 from webapp.infra.capture import count_outbox
 from webapp.infra.capture import list_outbox
 from webapp.infra.capture import read_captured
-from webapp.web.access import require_admin
+from webapp.web.access import require_staff
 from webapp.web.htmx import render
 from webapp.web.inputs import MAX_PAGE
 from webapp.web.inputs import query_number
@@ -24,8 +24,8 @@ PER_PAGE = 50
 
 @bp.before_request
 def capture_only():
-    """Admins only, and only when mail goes to the capture server."""
-    denied = require_admin()
+    """Staff only (it has no actions), and only when mail goes to the capture server."""
+    denied = require_staff()
     if denied is not None:
         return denied
     if not settings().SMTP_CAPTURE:

@@ -1,4 +1,4 @@
-"""Preview: the exact email of a learner's month, and a test copy mailed to the admin."""
+"""Preview: the exact email of a learner's month, and a test copy mailed to the operator."""
 
 from flask import Blueprint
 from flask import abort
@@ -11,24 +11,26 @@ from flask import url_for
 from flask_login import current_user
 from wtforms import ValidationError
 
+from webapp.core.audit import AuditAction
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 from webapp.core.preview import Email
 from webapp.core.preview import load_email
 from webapp.core.preview import send_test_copy
 from webapp.web.access import back_to
-from webapp.web.access import require_admin
+from webapp.web.access import require_staff
 from webapp.web.errors import found_or_404
 from webapp.web.forms import ActionForm
 from webapp.web.forms import parse_form_month
 from webapp.web.htmx import is_htmx
 from webapp.web.learners import learner_or_404
 from webapp.web.security import email_frame
+from webapp.web.services import audit_only
 from webapp.web.services import db_session
 from webapp.web.services import settings
 
 bp = Blueprint("preview", __name__, url_prefix="/learners/<int:user_id>/preview")
-bp.before_request(require_admin)
+bp.before_request(require_staff)
 
 
 def _month(value: str) -> Month:
@@ -78,7 +80,8 @@ def email_html(user_id: int, month: str):
 
 @bp.post("/<month>/send-test")
 def send_test(user_id: int, month: str):
-    """Mail this exact report to the signed-in admin; the learner's ledger row is untouched."""
+    """Mail this exact report to the signed-in operator; the learner's ledger row is untouched
+    (the audit trail records the test)."""
     user = learner_or_404(user_id)
     the_month = _month(month)
     form = ActionForm()
@@ -89,6 +92,9 @@ def send_test(user_id: int, month: str):
     ok, words = send_test_copy(
         settings(), email, user, the_month, current_user.email, current_user.display_name
     )
+    outcome = "sent" if ok else f"not sent: {words}"
+    detail = f"{the_month.label}, to {current_user.email}: {outcome}"
+    audit_only(AuditAction.TEST_SENT, f"{user.display_name} <{user.email}>", detail)
     if is_htmx():
         return render_template("preview/_test_result.html", ok=ok, words=words)
     flash(words, "success" if ok else "error")

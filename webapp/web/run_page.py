@@ -8,7 +8,6 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
-from flask_login import current_user
 
 from webapp.core import accounts
 from webapp.core import actions
@@ -23,8 +22,9 @@ from webapp.core.months import Month
 from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
 from webapp.web.access import back_to
-from webapp.web.access import require_admin
+from webapp.web.access import require_staff
 from webapp.web.access import safe_next
+from webapp.web.actor import current_actor
 from webapp.web.errors import conflict_response
 from webapp.web.errors import error_page
 from webapp.web.errors import found_or_404
@@ -38,7 +38,7 @@ from webapp.web.services import ring
 from webapp.web.services import store
 
 bp = Blueprint("run_page", __name__)
-bp.before_request(require_admin)
+bp.before_request(require_staff)
 
 PER_PAGE = 50
 
@@ -172,23 +172,23 @@ def _action(run_id: int, do) -> object:
 
 
 def _cancel(run: ReportRun) -> str:
-    n = actions.cancel(db_session, run)
+    n = actions.cancel(db_session, run, current_actor())
     return f"Run cancelled: {n:,} report(s) will not be sent. Reports already sent stay sent."
 
 
 def _pause(run: ReportRun) -> str:
-    actions.pause(db_session, run)
+    actions.pause(db_session, run, current_actor())
     return "Run paused: workers stop before their next email. Resume to continue."
 
 
 def _resume(run: ReportRun) -> str:
-    actions.resume(db_session, run)
+    actions.resume(db_session, run, current_actor())
     ring(run)
     return "Run resumed: sending continues where it stopped."
 
 
 def _retry(run: ReportRun) -> str:
-    n = actions.retry_failed(db_session, run)
+    n = actions.retry_failed(db_session, run, current_actor())
     if n == 0:
         return "No failed reports to retry."
     ring(run)
@@ -237,7 +237,7 @@ def resend(delivery_id: int):
     wording = letters.RunWording(old_run.subject, old_run.intro)
     try:
         month = Month.parse(delivery.month, allow_future=True)
-        run = launch_one(month, delivery.user_id, current_user.id, wording)
+        run = launch_one(month, delivery.user_id, wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
     except launch.LearnerNotFound as exc:

@@ -1,5 +1,6 @@
 """What views hand to the core: the request's database session, the app's settings and its
-runtime (key-value store, rate limiter); starting runs, and ringing the queue for them."""
+runtime (key-value store, rate limiter); starting runs as this request's actor, and ringing
+the queue for them."""
 
 from flask import Flask
 from flask import current_app
@@ -10,12 +11,15 @@ from werkzeug.local import LocalProxy
 from webapp import enqueue
 from webapp.core import launch
 from webapp.core import progress
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
 from webapp.core.letters import RunWording
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.infra.kvstore import KeyValueStore
 from webapp.infra.runtime import Runtime
 from webapp.infra.settings import Settings
+from webapp.web.actor import current_actor
 
 
 def runtime() -> Runtime:
@@ -50,16 +54,14 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
-def launch_all(
-    month: Month, started_by_id: int, wording: RunWording = DEFAULT_WORDING
-) -> ReportRun:
+def launch_all(month: Month, wording: RunWording = DEFAULT_WORDING) -> ReportRun:
     """Start the month's run for every learner (launch.RunConflict if one is going), with
-    the run's own subject and intro if given."""
+    the run's own subject and intro if given; started by this request's actor."""
     config = settings()
     return launch.start_all(
         db_session,
         month,
-        started_by_id=started_by_id,
+        actor=current_actor(),
         mail_from=config.MAIL_FROM,
         skip_empty=config.SKIP_EMPTY_REPORTS,
         subject=wording.subject,
@@ -67,19 +69,24 @@ def launch_all(
     )
 
 
-def launch_one(
-    month: Month, user_id: int, started_by_id: int, wording: RunWording = DEFAULT_WORDING
-) -> ReportRun:
+def launch_one(month: Month, user_id: int, wording: RunWording = DEFAULT_WORDING) -> ReportRun:
     """Start a run that mails one learner's report (a resend when it was sent already)."""
     return launch.start_one(
         db_session,
         month,
         user_id,
-        started_by_id=started_by_id,
+        actor=current_actor(),
         mail_from=settings().MAIL_FROM,
         subject=wording.subject,
         intro=wording.intro,
     )
+
+
+def audit_only(action: AuditAction, target: str, detail: str = "") -> None:
+    """Record an action that changes nothing in the database (a test send) and commit it:
+    the one place such an action is written to the trail."""
+    record(db_session, current_actor(), action, target, detail)
+    db_session.commit()
 
 
 def ring(run: ReportRun) -> bool:

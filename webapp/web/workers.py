@@ -4,12 +4,12 @@ from flask import Blueprint
 
 from webapp.core import workers
 from webapp.core.clock import utcnow
-from webapp.web.access import require_admin
+from webapp.web.access import require_staff
 from webapp.web.htmx import render
 from webapp.web.services import db_session
 
 bp = Blueprint("workers", __name__, url_prefix="/workers")
-bp.before_request(require_admin)
+bp.before_request(require_staff)
 
 
 @bp.get("")

@@ -16,6 +16,10 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from webapp.core.audit import Actor
+from webapp.core.audit import AuditAction
+from webapp.core.audit import record
+from webapp.core.audit import run_target
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle.prepared import Prepared
@@ -70,21 +74,34 @@ def begin(session: Session, run_id: int) -> bool:
     return changed
 
 
-def pause(session: Session, run_id: int, reason: str = ADMIN_PAUSE) -> bool:
+def _note(session: Session, actor: Actor | None, action: AuditAction, run_id: int, detail=""):
+    # A person's action goes into the audit trail in the transition's own transaction; the
+    # product's own transitions (a worker's pause) are not recorded there.
+    if actor is not None:
+        record(session, actor, action, run_target(run_id), detail)
+
+
+def pause(
+    session: Session, run_id: int, reason: str = ADMIN_PAUSE, actor: Actor | None = None
+) -> bool:
     """queued or running → paused; workers stop before their next mail."""
     changed = _move(session, run_id, RUN_ACTIVE, state=RunState.PAUSED, pause_reason=reason)
+    if changed:
+        _note(session, actor, AuditAction.RUN_PAUSED, run_id)
     session.commit()
     return changed
 
 
-def resume(session: Session, run_id: int) -> bool:
+def resume(session: Session, run_id: int, actor: Actor | None = None) -> bool:
     """paused → running; the caller enqueues the run again."""
     changed = _move(session, run_id, (RunState.PAUSED,), state=RunState.RUNNING, pause_reason=None)
+    if changed:
+        _note(session, actor, AuditAction.RUN_RESUMED, run_id)
     session.commit()
     return changed
 
 
-def cancel(session: Session, run_id: int) -> int | None:
+def cancel(session: Session, run_id: int, actor: Actor | None = None) -> int | None:
     """Any open state → cancelled; its pending deliveries with it. Sent mail stays sent.
 
     Returns how many deliveries were cancelled, or None when the run was not open.
@@ -93,6 +110,7 @@ def cancel(session: Session, run_id: int) -> int | None:
         session.rollback()
         return None
     count = deliveries.cancel_pending(session, run_id)
+    _note(session, actor, AuditAction.RUN_CANCELLED, run_id, f"{count:,} report(s) not sent")
     session.commit()
     freeze_counts(session, run_id)
     return count

@@ -1,4 +1,5 @@
-"""The /scheduled JSON API of the original design, kept compatible; Bearer-token admins only."""
+"""The /scheduled JSON API of the original design, kept compatible; Bearer tokens, which act
+with their owner's role: a viewer's reads, an operator's or an admin's also starts runs."""
 
 import re
 
@@ -17,12 +18,15 @@ from webapp import enqueue
 from webapp.core import launch
 from webapp.core import letters
 from webapp.core import progress
+from webapp.core import staff
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 from webapp.core.report.builder import build_report
+from webapp.core.states import Role
 from webapp.core.tokens import user_for_token
 from webapp.web import inputs
+from webapp.web.access import SAFE_METHODS
 from webapp.web.api import serializers
 from webapp.web.extensions import csrf
 from webapp.web.services import db_session
@@ -47,9 +51,14 @@ def _unauthorized(message: str, error: str | None = None) -> Unauthorized:
     return Unauthorized(message, www_authenticate=WWWAuthenticate("Bearer", params))
 
 
+NOT_STAFF = "Only staff accounts (viewers, operators and admins) may use this API."
+DISABLED = "This token's account is disabled; an admin can enable it again."
+
+
 @bp.before_request
-def require_admin_token():
-    """Deny by default: every route here needs an admin's Bearer token."""
+def require_token():
+    """Deny by default: every route here needs the Bearer token of an enabled staff account;
+    reading needs a viewer's or above, a start (any other method) an operator's or above."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -61,8 +70,17 @@ def require_admin_token():
     user = user_for_token(db_session, token.strip())
     if user is None:
         raise _unauthorized("The API token is not valid, or was revoked.", "invalid_token")
-    if not user.is_admin:
-        raise Forbidden("Only admins may use this API.")
+    # Read afresh on every call: a demotion or a disabled account counts at once.
+    account = staff.standing(db_session, user)
+    if account.role is None:
+        raise Forbidden(NOT_STAFF)
+    if account.disabled:
+        raise Forbidden(DISABLED)
+    if request.method not in SAFE_METHODS and not account.role.at_least(Role.OPERATOR):
+        raise Forbidden(
+            f"This token acts as a {account.role}, who may read but not start runs: "
+            "starting needs an operator's or an admin's token."
+        )
     g.api_user = user
 
 
@@ -125,7 +143,7 @@ def generate_all_monthly_reports():
         plan = launch.plan(db_session, month, skip_empty=settings().SKIP_EMPTY_REPORTS)
         return jsonify(serializers.plan_json(plan))
     try:
-        run = launch_all(month, g.api_user.id, wording)
+        run = launch_all(month, wording)
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
@@ -141,7 +159,7 @@ def generate_user_report():
     month = _month(data.get("month_year"))
     wording = _wording(data)
     try:
-        run = launch_one(month, user_id, g.api_user.id, wording)
+        run = launch_one(month, user_id, wording)
     except launch.LearnerNotFound as exc:
         raise NotFound(str(exc)) from None
     except launch.NoEmailAddress as exc:
