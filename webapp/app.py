@@ -1,14 +1,13 @@
 """The app factory: the web app, built from the settings, with its blueprints and runtime."""
 
-import secrets
-from pathlib import Path
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks  # noqa: F401  (declares the Huey tasks and binds them to webapp.enqueue)
 from webapp import cli
 from webapp.infra.runtime import Runtime
+from webapp.infra.secret_key import MissingSecretKey
+from webapp.infra.secret_key import secret_key
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
 from webapp.web import api_tokens
@@ -51,16 +50,10 @@ class ConfigError(RuntimeError):
 def _secret_key(settings: Settings) -> str:
     # Development keeps a random key in the instance folder so sessions survive a
     # restart; production must be given one and refuses to start without it.
-    if settings.SECRET_KEY:
-        return settings.SECRET_KEY
-    if settings.is_production:
-        raise ConfigError("SECRET_KEY must be set in production.")
-    path = Path(settings.INSTANCE_PATH) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        return secret_key(settings)
+    except MissingSecretKey as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _flask_config(settings: Settings) -> dict:
