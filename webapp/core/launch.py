@@ -15,12 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.core import letters
+from webapp.core import suppression
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
 from webapp.core.mail.mime import mail_domain
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import Score
+from webapp.core.models import Suppression
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import DELIVERY_OPEN
@@ -49,6 +51,11 @@ class LearnerNotFound(LookupError):
 
 class NoEmailAddress(ValueError):
     """The learner has no address a report can be mailed to."""
+
+
+class LearnerSuppressed(ValueError):
+    """The learner is on the suppression list: no report is mailed to them, not even by an
+    admin's Send, until an admin lifts the entry."""
 
 
 @dataclass
@@ -80,8 +87,19 @@ def plan(
     session: Session, month: Month, *, user_id: int | None = None, skip_empty: bool = False
 ) -> Plan:
     """The dry run: learners a start would mail, and those skipped with the reason."""
-    learners = select(User.id, User.full_name, User.username, User.email).where(
-        User.role == Role.LEARNER
+    # The suppression list joins in by its unique index on the learner: still one query for
+    # every learner of the month, however long the list is.
+    learners = (
+        select(
+            User.id,
+            User.full_name,
+            User.username,
+            User.email,
+            Suppression.reason,
+            Suppression.created_at,
+        )
+        .outerjoin(Suppression, Suppression.user_id == User.id)
+        .where(User.role == Role.LEARNER)
     )
     if user_id is not None:
         learners = learners.where(User.id == user_id)
@@ -100,10 +118,14 @@ def plan(
         ).all()
     )
     result = Plan(month)
-    for uid, full_name, username, email in session.execute(learners.order_by(User.id)):
+    rows = session.execute(learners.order_by(User.id))
+    for uid, full_name, username, email, suppressed, since in rows:
         name = full_name or username
         state = existing.get(uid)
-        reason = _skip_reason(email, state, uid in active, skip_empty, month, single=bool(user_id))
+        words = suppression.reason_words(suppressed, since) if suppressed is not None else None
+        reason = _skip_reason(
+            email, state, uid in active, skip_empty, month, single=bool(user_id), suppressed=words
+        )
         if reason:
             result.skipped.append((uid, name, reason))
         else:
@@ -111,9 +133,11 @@ def plan(
     return result
 
 
-def _skip_reason(email, state, active, skip_empty, month, *, single) -> str | None:
+def _skip_reason(email, state, active, skip_empty, month, *, single, suppressed) -> str | None:
     if not email or "@" not in email:
         return "no email address on file"
+    if suppressed:
+        return suppressed
     if not active and skip_empty:
         return f"no attempts in {month.label} (empty reports are skipped)"
     if single:
@@ -223,6 +247,12 @@ def start_one(
         raise LearnerNotFound(f"No learner with id {user_id}.")
     if not user.email or "@" not in user.email:
         raise NoEmailAddress(f"Learner {user_id} has no email address on file.")
+    entry = suppression.of_learner(session, user_id)
+    if entry is not None:
+        raise LearnerSuppressed(
+            f"{user.display_name} is on the suppression list ({suppression.words_of(entry)}): "
+            "no report is mailed to them until an admin lifts the entry on the Suppression page."
+        )
     run = _new_run(
         month, RunScope.USER, started_by_id, user_id=user_id, total=1, subject=subject, intro=intro
     )
