@@ -23,6 +23,8 @@ from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
+from webapp.web import suppression
+from webapp.web import unsubscribe
 from webapp.web import workers
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
@@ -38,6 +40,8 @@ BLUEPRINTS = (
     outbox,
     api_tokens,
     workers,
+    suppression,
+    unsubscribe,
     health,
     metrics,
 )

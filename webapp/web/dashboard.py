@@ -144,7 +144,7 @@ def start():
             run = launch_one(month, learner.id, current_user.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, launch.LearnerSuppressed) as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)
     ring(run)
