@@ -12,6 +12,7 @@ from tests.helpers.dsn import write_maildir
 from tests.helpers.dsn import write_mbox
 from tests.helpers.factories import MONTH
 from tests.helpers.web import bearer
+from webapp.core import bounces
 from webapp.core.audit import AuditAction
 from webapp.core.models import AuditEntry
 from webapp.core.models import Suppression
@@ -117,3 +118,30 @@ def test_an_empty_mbox_reads_nothing(mail_app, api_world, tmp_path):
     assert result.output.splitlines()[-1] == (
         "0 reports read: 0 hard bounces suppressed, 0 soft ignored, 0 unmatched, 0 unreadable"
     )
+
+
+def test_a_message_that_breaks_the_reading_is_counted_and_the_rest_go_on(
+    mail_app, api_world, mailed, tmp_path, monkeypatch
+):
+    priya_id = api_world["learner_ids"][0]
+    folder = write_maildir(
+        tmp_path / "bounces",
+        [b"Subject: the parser chokes on this one\r\n\r\n", dsn(api_world["emails"][0])],
+    )
+    # An entry that cannot be read at all: its file went away (a link to nothing).
+    (folder / "new" / "1764581400.M1P1.mx").symlink_to(tmp_path / "gone")
+    real = bounces.parse_report
+
+    def choking(raw: bytes):
+        # A fault of the parser's own on one message, whatever it is, must not stop the rest.
+        if b"chokes" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "invalid start byte")
+        return real(raw)
+
+    monkeypatch.setattr(bounces, "parse_report", choking)
+    result = mail_app.test_cli_runner().invoke(args=["ingest-bounces", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "3 reports read: 1 hard bounce suppressed, 0 soft ignored, 0 unmatched, 2 unreadable"
+    )
+    assert set(entries(mail_app)) == {priya_id}
