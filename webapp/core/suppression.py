@@ -111,8 +111,10 @@ def add(
             added_by_id=actor.id,
         )
         .on_conflict_do_nothing(index_elements=["user_id"])
+        # A row back means a row added: rowcount says -1 here through an ORM session.
+        .returning(Suppression.id)
     )
-    if db.execute(statement).rowcount != 1:
+    if db.execute(statement).scalar() is None:
         return False
     words = reason_words(reason, now)
     audit.record_row(
