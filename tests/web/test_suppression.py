@@ -102,10 +102,15 @@ def test_a_dry_run_skips_a_listed_learner_with_the_reason_in_words(mail_app, api
     assert reasons[api_world["no_email_id"]] == "no email address on file"
 
 
-def test_the_dashboards_dry_run_shows_the_reason(mail_app, admin, world):
-    listed(mail_app, world["learner_ids"][0], SuppressionReason.ADMIN, datetime(2026, 12, 3))
+def test_the_dashboards_dry_run_shows_the_reason_and_counts_them_by_kind(mail_app, admin, world):
+    priya, tomas, _amara = world["learner_ids"]
+    listed(mail_app, priya, SuppressionReason.UNSUBSCRIBED, datetime(2026, 12, 3))
+    listed(mail_app, tomas, SuppressionReason.UNSUBSCRIBED, datetime(2026, 12, 4))
     response = admin.post("/runs", data={"month": MONTH, "scope": "all", "dry_run": "1"})
-    assert "suppressed by an admin on 3 Dec 2026" in text_of(response)
+    words = text_of(response)
+    # One line a kind, not one a day; each learner with their own date.
+    assert "Why learners are skipped 2 unsubscribed 1 no email address on file" in words
+    assert "unsubscribed on 3 Dec 2026" in words and "unsubscribed on 4 Dec 2026" in words
 
 
 def test_a_run_mails_nobody_on_the_list(mail_app, api_world, smtp_server):

@@ -6,6 +6,7 @@ the caller then rings the queue's bell (webapp/enqueue.py).
 
 import secrets
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -65,6 +66,9 @@ class Plan:
     month: Month
     to_send: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, email
     skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, reason
+    # Why learners are skipped, counted: the suppression list's reasons by kind, without
+    # each learner's date, so a long list makes three lines, not one a day.
+    tally: Counter = field(default_factory=Counter)
 
 
 def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
@@ -128,6 +132,7 @@ def plan(
         )
         if reason:
             result.skipped.append((uid, name, reason))
+            result.tally[suppression.kind_words(suppressed) if reason == words else reason] += 1
         else:
             result.to_send.append((uid, name, email))
     return result

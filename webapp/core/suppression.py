@@ -55,6 +55,15 @@ def reason_words(reason: str, since: datetime) -> str:
     return f"suppressed by an admin on {on}"
 
 
+def kind_words(reason: str) -> str:
+    """The reason without its date, for counting: "unsubscribed"."""
+    if reason == SuppressionReason.UNSUBSCRIBED:
+        return "unsubscribed"
+    if reason == SuppressionReason.HARD_BOUNCE:
+        return "the address bounced for good (hard bounce)"
+    return "suppressed by an admin"
+
+
 def words_of(entry: Suppression) -> str:
     """reason_words() of an entry."""
     return reason_words(entry.reason, entry.created_at)
