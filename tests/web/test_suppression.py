@@ -233,6 +233,30 @@ def test_a_550_that_says_the_mailbox_does_not_exist_lists_the_learner_at_once(
     )
 
 
+def test_resend_and_retry_of_a_hard_bounce_mail_nothing_until_the_entry_is_lifted(
+    mail_app, admin, world, smtp_server
+):
+    priya = world["learner_ids"][0]
+    smtp_server.plan = FaultPlan(rcpt={world["emails"][0]: "550 5.1.1 No such user"})
+    admin.post("/runs", data={"month": MONTH, "scope": "all", "start": "1"})
+    smtp_server.wait_for(2)
+    smtp_server.plan = FaultPlan()
+    delivery_id = with_session(
+        mail_app, lambda s: s.scalar(select(Delivery.id).where(Delivery.user_id == priya))
+    )
+    refused = htmx(admin, "POST", f"/deliveries/{delivery_id}/resend", data={"next": "/runs/1"})
+    assert refused.status_code == 409 and refused.headers["HX-Retarget"] == "#notices"
+    assert "Not resent. Priya Raman is on the suppression list" in text_of(refused)
+    page = admin.post(f"/deliveries/{delivery_id}/resend")
+    assert page.status_code == 409 and "Back to the run" in text_of(page)
+    # Retry failed takes the delivery back, and the lane skips it with the reason.
+    htmx(admin, "POST", "/runs/1/retry-failed")
+    with mail_app.app_context():
+        delivery = get_session().get(Delivery, delivery_id)
+        assert delivery.state == "skipped" and "hard bounce" in delivery.reason
+    assert runs_count(mail_app) == 1 and len(smtp_server.messages) == 2
+
+
 @pytest.mark.parametrize(
     "reply", ["550 5.7.1 Message refused by policy", "554 5.7.1 mailbox unavailable: spam"]
 )
