@@ -239,3 +239,13 @@ def test_a_post_that_is_not_one_click_is_400_and_changes_nothing(csrf_app):
     assert entries(csrf_app) == []
     count = with_session(csrf_app, lambda s: s.scalar(select(func.count(AuditEntry.id))))
     assert count == 0
+
+
+def test_a_one_click_post_as_multipart_form_data_works_too(csrf_app):
+    # RFC 8058 lets mail clients send the body either way.
+    uid = csrf_app.world["learner_ids"][0]
+    token_path = "/unsubscribe/" + link_of(csrf_app, uid).rsplit("/", 1)[1]
+    client = csrf_app.test_client(use_cookies=False)
+    response = client.post(token_path, data=ONE_CLICK, content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert entries(csrf_app)[0][:3] == (uid, "unsubscribed", "one-click from a mail client")
