@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test lint format venv bench clean
+.PHONY: run test lint audit format venv bench clean
 
 # The runtime set and the tests and lint (requirements-dev.txt includes requirements.txt).
 $(STAMP): requirements.txt requirements-dev.txt
@@ -30,6 +30,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo --no-cache
+
+# Known vulnerabilities of the pinned runtime set (requirements.lock): pip-audit, and PyPI's
+# project pages where its per-version answers are not to be had (.ci/audit.py says how).
+audit: venv
+	$(BIN)/python .ci/audit.py requirements.lock
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -208,25 +208,17 @@ def main() -> None:
     )
 
     template_html = render.env.get_template("email/report.html")
-    context = {
-        "report": report,
-        "user": report.learner,
-        "name": report.learner.display_name,
-        "totals": report.totals,
-        "subject": render.report_subject(report),
-        "change_line": render._change_line(report),
-    }
+    context = render.report_context(report)
     raw_html = template_html.render(context)
-    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-    assert inliner.inline(raw_html) == css_inline.inline(
-        raw_html, keep_at_rules=True, load_remote_stylesheets=False
-    )
+    options = {"keep_at_rules": True, "load_remote_stylesheets": False, "minify_css": True}
+    inliner = css_inline.CSSInliner(**options)
+    assert inliner.inline(raw_html) == css_inline.inline(raw_html, **options)
     print("render")
     for name, fn in [
         ("jinja2 html template only", lambda: template_html.render(context)),
         (
             "css_inline.inline (new inliner per call)",
-            lambda: css_inline.inline(raw_html, keep_at_rules=True, load_remote_stylesheets=False),
+            lambda: css_inline.inline(raw_html, **options),
         ),
         ("CSSInliner reused", lambda: inliner.inline(raw_html)),
         ("render_report (both templates + inline)", lambda: render.render_report(report)),

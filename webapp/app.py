@@ -16,6 +16,7 @@ from webapp.web import dashboard
 from webapp.web import errors
 from webapp.web import filters
 from webapp.web import health
+from webapp.web import inputs
 from webapp.web import learners
 from webapp.web import metrics
 from webapp.web import outbox
@@ -26,12 +27,14 @@ from webapp.web import services
 from webapp.web import suppression
 from webapp.web import unsubscribe
 from webapp.web import workers
+from webapp.web.api import openapi as api_docs
 from webapp.web.api import views as api
 from webapp.web.extensions import csrf
 from webapp.web.extensions import login_manager
 
 BLUEPRINTS = (
     api,
+    api_docs,
     auth,
     dashboard,
     run_page,
@@ -100,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     services.init_app(app, Runtime(settings))
     csrf.init_app(app)
     login_manager.init_app(app)
+    inputs.init_app(app)  # before the routes: their <int:...> take its bounded converter
     for blueprint_module in BLUEPRINTS:
         app.register_blueprint(blueprint_module.bp)
     auth.init_app(app)

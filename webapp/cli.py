@@ -16,6 +16,7 @@ from webapp.core import accounts
 from webapp.core import bounces
 from webapp.core import demo
 from webapp.core import tokens
+from webapp.infra import private
 from webapp.infra import schema
 from webapp.web.services import get_session
 from webapp.web.services import runtime
@@ -149,9 +150,7 @@ def ensure_admin():
     password = given or secrets.token_urlsafe(12)
     accounts.set_admin(session, email, password, "Administrator")
     if not given:
-        stash.parent.mkdir(parents=True, exist_ok=True)
-        stash.write_text(password + "\n")
-        stash.chmod(0o600)
+        private.write(stash, password + "\n")
     click.echo(f"Admin sign-in: {email} / {password}")
 
 

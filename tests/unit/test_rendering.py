@@ -192,6 +192,42 @@ def test_long_non_ascii_name_is_folded_and_round_trips():
     assert parse_message(raw)["headers"]["To"] == f"{name.strip()} <alice@example.test>"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 5000,
+        "Ann Able " * 600,
+        '"' * 5000,
+        "\\" * 5000,
+        "Able, Alice " * 500,
+        "Zoë Ðurić " * 500,
+        "é" * 5000,
+        "😀" * 3000,
+    ],
+)
+def test_a_name_of_any_length_keeps_every_header_line_within_998(name):
+    # A 5,000-character name once made a To: line the relay refused: names are capped at 200.
+    raw = message(render_report(make_report(full_name=name)), to_name=name)
+    assert max(len(line) for line in header_block(raw).split("\r\n")) <= 998
+    assert is_canonical(raw)
+    to = BytesParser(policy=policy.default).parsebytes(raw)["To"]
+    assert [a.addr_spec for a in to.addresses] == ["alice@example.test"]
+    capped = " ".join(name.split())[:200].rstrip()
+    if capped.isascii():
+        assert to.addresses[0].display_name == capped
+    else:  # the RFC 2047 decoder, as the preview reads it (see parse_message)
+        assert parse_message(raw)["headers"]["To"] == f"{capped} <alice@example.test>"
+
+
+def test_an_address_longer_than_smtp_carries_is_refused():
+    with pytest.raises(InvalidAddressError):
+        message(render_report(make_report()), to_addr="a" * 65 + "@example.test")
+    with pytest.raises(InvalidAddressError):
+        message(render_report(make_report()), to_addr="a@" + "b" * 250 + ".test")
+    longest = "a" * 64 + "@" + "b" * 184 + ".test"  # 254 characters
+    assert header_block(message(render_report(make_report()), to_addr=longest))
+
+
 def test_names_with_specials_are_quoted():
     raw = message(render_report(make_report()), to_name='Able, Alice "Al" <x@evil.test>')
     msg = BytesParser(policy=policy.default).parsebytes(raw)

@@ -19,6 +19,7 @@ from webapp.core import letters
 from webapp.core import suppression
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle import deliveries
+from webapp.core.mail.mime import address_problem
 from webapp.core.mail.mime import mail_domain
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
@@ -139,8 +140,9 @@ def plan(
 
 
 def _skip_reason(email, state, active, skip_empty, month, *, single, suppressed) -> str | None:
-    if not email or "@" not in email:
-        return "no email address on file"
+    problem = address_problem(email)  # the check sending makes
+    if problem:
+        return problem
     if suppressed:
         return suppressed
     if not active and skip_empty:
@@ -250,8 +252,9 @@ def start_one(
     user = session.get(User, user_id)
     if user is None or user.role != Role.LEARNER:
         raise LearnerNotFound(f"No learner with id {user_id}.")
-    if not user.email or "@" not in user.email:
-        raise NoEmailAddress(f"Learner {user_id} has no email address on file.")
+    problem = address_problem(user.email)
+    if problem:
+        raise NoEmailAddress(f"Learner {user_id} cannot be mailed: {problem}.")
     entry = suppression.of_learner(session, user_id)
     if entry is not None:
         raise LearnerSuppressed(

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from webapp.core.clock import utcnow
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+# ASCII digits only: \d would also take "２０２４-１２" and other scripts' digits.
+_MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 MONTH_NAMES = [
     "January",
     "February",
@@ -41,7 +42,7 @@ class Month:
             raise MonthError("month_year is required, in the form YYYY-MM (e.g. 2024-12).")
         if not isinstance(value, str):
             raise MonthError("month_year must be a string in the form YYYY-MM (e.g. 2024-12).")
-        m = _MONTH_RE.match(value.strip())
+        m = _MONTH_RE.fullmatch(value.strip())
         if not m:
             raise MonthError(f"month_year {value!r} is not in the form YYYY-MM (e.g. 2024-12).")
         year, month = int(m.group(1)), int(m.group(2))

@@ -14,6 +14,7 @@ from webapp.core.launch import KIND
 from webapp.core.launch import message_id_for
 from webapp.core.mail.mime import InvalidAddressError
 from webapp.core.mail.mime import RenderedReport
+from webapp.core.mail.mime import address_problem
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.mime import mail_domain
 from webapp.core.mail.mime import parse_message
@@ -122,10 +123,12 @@ def _load_email(session: Session, settings: Settings, user: User, month: Month) 
             # The learner's unsubscribe headers, as the worker adds them.
             extra_headers=unsubscribe.headers(rendered.unsubscribe_url),
         )
-    except InvalidAddressError:
+    except InvalidAddressError as exc:
+        # In the words the dry run uses: the same check as sending (mime.address_problem).
+        problem = address_problem(user.email) or str(exc)
         headers = {
             "From": settings.MAIL_FROM,
-            "To": f"{user.display_name} (no email address on file: this report cannot be mailed)",
+            "To": f"{user.display_name} ({problem}: this report cannot be mailed)",
             "Subject": rendered.subject,
             "Message-ID": message_id,
             "Date": None,

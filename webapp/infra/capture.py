@@ -21,6 +21,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from webapp.infra import logs
+from webapp.infra import private
 from webapp.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,15 +86,15 @@ class LoopbackController(Controller):
 
 def save_message(outbox_dir: str | os.PathLike, mail_from: str, rcpt_tos, content: bytes) -> str:
     """Write one received message atomically into the outbox; its id (the file stem)."""
-    directory = Path(outbox_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    # Owner-only: each file is a learner's report.
+    directory = private.folder(outbox_dir)
     stem = f"{datetime.now(UTC).strftime(_STAMP_FORMAT)}-{uuid.uuid4().hex}"
     envelope = (
         f"X-Capture-Mail-From: {_one_line(mail_from)}\r\n"
         f"X-Capture-Rcpt-To: {', '.join(_one_line(r) for r in rcpt_tos)}\r\n"
     ).encode()
     temp = directory / f".{stem}.tmp"
-    with open(temp, "wb") as fh:
+    with private.open_new(temp) as fh:
         fh.write(envelope)
         fh.write(content)
     # A reader lists only *.eml names, so it sees the whole file or nothing.
@@ -135,7 +136,7 @@ def start_capture_server(
     outbox_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8025
 ) -> Controller:
     """Start the capture server in a background thread; call .stop() on the result."""
-    Path(outbox_dir).mkdir(parents=True, exist_ok=True)
+    private.folder(outbox_dir)
     controller = LoopbackController(CaptureHandler(outbox_dir), hostname=host, port=port)
     controller.start()
     return controller

@@ -2,9 +2,12 @@
 
 from sqlalchemy import create_engine
 from sqlalchemy import event
+from sqlalchemy import make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
+
+from webapp.infra import private
 
 
 def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 5) -> Engine:
@@ -15,6 +18,10 @@ def make_engine(url: str, busy_timeout: float = 30.0, pool_size: int = 5) -> Eng
     """
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        database = make_url(url).database
+        if not in_memory and database and not database.startswith("file:"):
+            # Created here, 0600, before SQLite creates it 0644 (its -wal and -shm follow).
+            private.file(database)
         pool = {} if in_memory else {"pool_size": pool_size, "max_overflow": 10}
         engine = create_engine(
             url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, **pool

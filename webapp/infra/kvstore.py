@@ -6,7 +6,6 @@ Values are JSON; reads never consume them.
 """
 
 import json
-from pathlib import Path
 from typing import Any
 
 from huey.constants import EmptyData
@@ -14,6 +13,7 @@ from huey.storage import BaseStorage
 from huey.storage import RedisStorage
 from huey.storage import SqliteStorage
 
+from webapp.infra import private
 from webapp.infra.settings import Settings
 
 
@@ -60,7 +60,6 @@ def kv_store_for(settings: Settings) -> KeyValueStore:
     """The store in the queue's Redis (REDIS_URL) or in its SQLite file."""
     if settings.REDIS_URL:
         return KeyValueStore(RedisStorage(settings.HUEY_NAME, url=settings.REDIS_URL))
-    path = Path(settings.HUEY_SQLITE_PATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private.file(settings.HUEY_SQLITE_PATH)
     # timeout: seconds a writer waits on SQLite's lock while web and workers share the file.
     return KeyValueStore(SqliteStorage(settings.HUEY_NAME, filename=str(path), timeout=30))

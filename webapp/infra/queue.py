@@ -1,11 +1,10 @@
 """The Huey instance, built from the settings: Redis when REDIS_URL is set, else SQLite."""
 
-from pathlib import Path
-
 from huey import Huey
 from huey import RedisHuey
 from huey import SqliteHuey
 
+from webapp.infra import private
 from webapp.infra.settings import Settings
 
 
@@ -15,8 +14,8 @@ def build_huey(settings: Settings) -> Huey:
         return RedisHuey(
             settings.HUEY_NAME, url=settings.REDIS_URL, immediate=settings.HUEY_IMMEDIATE
         )
-    path = Path(settings.HUEY_SQLITE_PATH)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Owner-only: the queue holds pickled task arguments.
+    path = private.file(settings.HUEY_SQLITE_PATH)
     # timeout: seconds a writer waits on SQLite's lock while web and workers share the file.
     return SqliteHuey(
         settings.HUEY_NAME,

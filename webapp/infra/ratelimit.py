@@ -24,6 +24,7 @@ from typing import Protocol
 
 import redis
 
+from webapp.infra import private
 from webapp.infra.settings import Settings
 
 HOUR_US = 3600 * 1_000_000
@@ -179,7 +180,7 @@ class SqliteRateLimiter(_SleepingLimiter):
             self._conns, self._pid = [], os.getpid()
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private.file(self.path)
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )

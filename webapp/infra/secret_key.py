@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+from webapp.infra import private
 from webapp.infra.settings import Settings
 from webapp.infra.settings import SettingsError
 
@@ -30,13 +31,12 @@ def _key(given: str, production: bool, instance_path: str) -> str:
         raise MissingSecretKey("SECRET_KEY must be set in production.")
     path = Path(instance_path) / FILE_NAME
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.folder(path.parent)
         # Written whole, for the owner only, under a name of its own, then linked into place:
         # of a web app and a worker starting together, one key wins and both read it whole.
         draft = path.with_name(f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_hex(32))
+        with private.open_new(draft) as file:
+            file.write(secrets.token_hex(32).encode())
         try:
             os.link(draft, path)
         except FileExistsError:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from flask import Flask
 
+from webapp.core.mail.mime import deliverable
 from webapp.core.months import Month
 from webapp.core.months import MonthError
 from webapp.core.states import DELIVERY_OPEN
@@ -108,6 +109,8 @@ def init_app(app: Flask) -> None:
     )
     filters = (localtime, isotime, number, percent, duration, month_label)
     app.jinja_env.filters.update({f.__name__: f for f in filters})
+    # `address is deliverable`: pages say whether a learner can be mailed as sending decides.
+    app.jinja_env.tests["deliverable"] = deliverable
 
     @app.context_processor
     def _settings_and_zone():

@@ -21,6 +21,8 @@ from webapp.web.errors import refusal_response
 from webapp.web.forms import SendForm
 from webapp.web.htmx import is_htmx
 from webapp.web.htmx import render
+from webapp.web.inputs import MAX_PAGE
+from webapp.web.inputs import query_number
 from webapp.web.services import db_session
 from webapp.web.services import launch_one
 from webapp.web.services import ring
@@ -41,8 +43,7 @@ def learner_or_404(user_id: int) -> User:
 def index():
     """Learners, searched by name or email, a page at a time."""
     q = request.args.get("q", "")[:200]
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
+    page = query_number("page", 1, 1, MAX_PAGE)
     found = learners.search(db_session, q, page, PER_PAGE)
     return render(
         "learners/index.html",

@@ -12,6 +12,8 @@ from webapp.infra.capture import list_outbox
 from webapp.infra.capture import read_captured
 from webapp.web.access import require_admin
 from webapp.web.htmx import render
+from webapp.web.inputs import MAX_PAGE
+from webapp.web.inputs import query_number
 from webapp.web.security import email_frame
 from webapp.web.services import settings
 
@@ -35,8 +37,7 @@ def capture_only():
 def index():
     """Captured messages, newest first."""
     directory = settings().OUTBOX_DIR
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
+    page = query_number("page", 1, 1, MAX_PAGE)
     total = count_outbox(directory)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     page = min(page, pages)

@@ -31,6 +31,8 @@ from webapp.web.errors import found_or_404
 from webapp.web.errors import refusal_response
 from webapp.web.forms import ActionForm
 from webapp.web.htmx import is_htmx
+from webapp.web.inputs import MAX_PAGE
+from webapp.web.inputs import query_number
 from webapp.web.services import db_session
 from webapp.web.services import launch_one
 from webapp.web.services import ring
@@ -68,8 +70,7 @@ def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
 def _filters() -> tuple[str, int]:
     state = request.args.get("state", "")
     state = state if state in DELIVERY_STATES else ""
-    page = request.args.get("page", "1")
-    return state, int(page) if page.isdigit() and 0 < int(page) < 10**7 else 1
+    return state, query_number("page", 1, 1, MAX_PAGE)
 
 
 def deliveries_context(

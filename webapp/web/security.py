@@ -32,6 +32,9 @@ def _security_headers(response):
         # Pages carry CSRF tokens and learners' data: never into a shared or disk cache.
         headers.setdefault("Cache-Control", "no-store")
         response.vary.add("HX-Request")
+    elif response.mimetype == "application/json" or request.path.startswith("/scheduled/"):
+        # The API's answers name learners, their addresses and results: no cache keeps them.
+        headers.setdefault("Cache-Control", "no-store")
     return response
 
 

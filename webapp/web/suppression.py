@@ -14,6 +14,8 @@ from webapp.web.forms import ActionForm
 from webapp.web.forms import SuppressForm
 from webapp.web.htmx import is_htmx
 from webapp.web.htmx import render
+from webapp.web.inputs import MAX_PAGE
+from webapp.web.inputs import query_number
 from webapp.web.services import db_session
 
 bp = Blueprint("suppression", __name__, url_prefix="/suppression")
@@ -22,15 +24,9 @@ bp.before_request(require_admin)
 PER_PAGE = 50
 
 
-def _page_number() -> int:
-    page = request.args.get("page", "1")
-    # ASCII digits only: "²".isdigit() is true, and int("²") fails.
-    return int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 10**6 else 1
-
-
 def _render(status: int = 200, form: SuppressForm | None = None, **extra):
     email = request.args.get("email", "")[:254]
-    found = suppression.listed(db_session, _page_number(), PER_PAGE, email)
+    found = suppression.listed(db_session, query_number("page", 1, 1, MAX_PAGE), PER_PAGE, email)
     context = {
         "entries": found.rows,
         "total": found.total,

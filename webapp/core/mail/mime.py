@@ -29,6 +29,11 @@ class RenderedReport:
 
 
 _ADDR_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
+_MAX_ADDRESS = 254
+_MAX_LOCAL_PART = 64
+# A quoted ASCII name of 200 characters is at most 402 octets, a mailbox at most 254 more:
+# the To: line stays well under RFC 5322's 998.
+_MAX_NAME = 200
 _MESSAGE_ID_RE = re.compile(r"^<[!-;=?-~]+>$")  # printable ASCII without < > or spaces
 _HEADER_NAME_RE = re.compile(r"^[!-9;-~]+$")
 _OWN_HEADERS = {
@@ -74,15 +79,50 @@ class InvalidAddressError(ValueError):
 
 def _addr_spec(addr: str | None) -> str:
     addr = addr.strip() if isinstance(addr, str) else ""
-    # Plain ASCII addr-specs only: no quoted local parts, no SMTPUTF8 addresses.
-    if not _ADDR_RE.match(addr) or ".." in addr or addr.startswith("."):
-        raise InvalidAddressError(f"not a deliverable email address: {addr!r}")
+    # Plain ASCII addr-specs only: no quoted local parts, no SMTPUTF8 addresses; and no longer
+    # than SMTP carries (RFC 5321: 64 octets of local part, 254 in all).
+    if (
+        not _ADDR_RE.match(addr)
+        or ".." in addr
+        or addr.startswith(".")
+        or len(addr) > _MAX_ADDRESS
+        or addr.index("@") > _MAX_LOCAL_PART
+    ):
+        raise InvalidAddressError(f"not a deliverable email address: {_shown(addr)}")
     return addr
+
+
+def _shown(addr: str) -> str:
+    # Quoted, and cut: the words go into logs, the ledger and pages.
+    return repr(addr if len(addr) <= 80 else addr[:79] + "…")
+
+
+def address_problem(addr: str | None) -> str | None:
+    """Why a report cannot be mailed to `addr`, in words; None when it can.
+
+    The check build_message makes: every view that says whether a learner can be mailed
+    (the dry run, a start for one learner, the preview, the learner page) asks this.
+    """
+    if not isinstance(addr, str) or not addr.strip():
+        return "no email address on file"
+    try:
+        _addr_spec(addr)
+    except InvalidAddressError:
+        return f"the email address on file cannot be mailed: {_shown(addr.strip())}"
+    return None
+
+
+def deliverable(addr: str | None) -> bool:
+    """True when build_message accepts `addr` as a recipient."""
+    return address_problem(addr) is None
 
 
 def _mailbox(header: str, name: str, addr: str) -> str:
     addr = _addr_spec(addr)
-    name = _one_line(name or "")
+    # Capped, not folded: a display name is for a reader, and past 200 characters (the
+    # platform's full_name column) nobody reads on; the cap keeps the To: line under 998
+    # octets whatever a name holds, and its encoding cost bounded.
+    name = _one_line(name or "")[:_MAX_NAME].rstrip()
     if not name:
         return addr
     if name.isascii():

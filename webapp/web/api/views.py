@@ -22,6 +22,7 @@ from webapp.core.months import Month
 from webapp.core.months import MonthError
 from webapp.core.report.builder import build_report
 from webapp.core.tokens import user_for_token
+from webapp.web import inputs
 from webapp.web.api import serializers
 from webapp.web.extensions import csrf
 from webapp.web.services import db_session
@@ -68,9 +69,7 @@ def require_admin_token():
 def _json_body() -> dict:
     if not request.is_json:
         raise UnsupportedMediaType("Send a JSON body with Content-Type: application/json.")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("The request body is not valid JSON.")
+    data = inputs.json_body()
     if not isinstance(data, dict):
         raise BadRequest('The JSON body must be an object, e.g. {"month_year": "2024-12"}.')
     return data
@@ -88,13 +87,12 @@ def _user_id(value) -> int:
         raise BadRequest("user_id is required: the id of a learner, e.g. 42.")
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BadRequest("user_id must be a whole number, e.g. 42.")
-    if isinstance(value, str):
-        if not re.fullmatch(r"\d{1,18}", value.strip()):
-            raise BadRequest(f"user_id {value!r} is not a whole number.")
-        value = int(value.strip())
-    if value <= 0 or value >= 2**63:
-        raise BadRequest(f"user_id {value} is out of range: learner ids are positive.")
-    return value
+    user_id = inputs.whole_number(value, 1, inputs.LARGEST_ID)
+    if user_id is None:
+        raise BadRequest(
+            f"user_id {value!r} is not a learner id: a whole number from 1 to {inputs.LARGEST_ID}."
+        )
+    return user_id
 
 
 def _wording(data: dict) -> letters.RunWording:
@@ -175,10 +173,8 @@ def task_status(task_id: str):
 @bp.get("/report-summary")
 def report_summary():
     """Recent runs with their counts, and how much work the queue holds."""
-    limit = request.args.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 200:
-        raise BadRequest("limit must be a whole number from 1 to 200.")
-    recent = progress.recent_runs(db_session, limit=int(limit))
+    limit = inputs.query_number("limit", 20, 1, 200)
+    recent = progress.recent_runs(db_session, limit=limit)
     items = [
         serializers.run_summary_json(
             run, ledger_counts(db_session, run.id) if run.is_open else None
