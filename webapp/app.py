@@ -1,15 +1,13 @@
 """The app factory: the web app, built from the settings, with its blueprints and runtime."""
 
-import secrets
-from pathlib import Path
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import tasks  # noqa: F401  (declares the Huey tasks and binds them to webapp.enqueue)
 from webapp import cli
-from webapp.infra import private
 from webapp.infra.runtime import Runtime
+from webapp.infra.secret_key import MissingSecretKey
+from webapp.infra.secret_key import secret_key
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
 from webapp.web import access
@@ -29,6 +27,8 @@ from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
+from webapp.web import suppression
+from webapp.web import unsubscribe
 from webapp.web import users
 from webapp.web import workers
 from webapp.web.api import openapi as api_docs
@@ -50,6 +50,8 @@ BLUEPRINTS = (
     users,
     audit,
     workers,
+    suppression,
+    unsubscribe,
     health,
     metrics,
 )
@@ -62,14 +64,10 @@ class ConfigError(RuntimeError):
 def _secret_key(settings: Settings) -> str:
     # Development keeps a random key in the instance folder so sessions survive a
     # restart; production must be given one and refuses to start without it.
-    if settings.SECRET_KEY:
-        return settings.SECRET_KEY
-    if settings.is_production:
-        raise ConfigError("SECRET_KEY must be set in production.")
-    path = Path(settings.INSTANCE_PATH) / "secret_key"
-    if not path.exists():
-        private.write(path, secrets.token_hex(32))
-    return path.read_text().strip()
+    try:
+        return secret_key(settings)
+    except MissingSecretKey as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _flask_config(settings: Settings) -> dict:

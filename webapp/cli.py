@@ -1,5 +1,6 @@
 """Flask CLI commands: flask --app wsgi db upgrade | db current | init-db | seed-demo |
-create-admin | ensure-admin | create-token | users list | add | set-role | disable | enable."""
+create-admin | ensure-admin | create-token | users list | add | set-role | disable | enable |
+ingest-bounces."""
 
 import os
 import pwd
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from webapp.core import accounts
+from webapp.core import bounces
 from webapp.core import demo
 from webapp.core import staff
 from webapp.core import tokens
@@ -294,7 +296,35 @@ def users_enable(email):
     )
 
 
+@click.command("ingest-bounces")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@with_appcontext
+def ingest_bounces(path: Path):
+    """Read the bounce reports (RFC 3464) of a Maildir folder or an mbox file: hard bounces
+    put their learners on the suppression list, soft ones are counted. The folder is only
+    read, so running it again is harmless."""
+    try:
+        result = bounces.ingest(get_session(), path)
+    except bounces.NotAMailbox as exc:
+        raise click.ClickException(str(exc)) from None
+    for user_id, address, detail in result.suppressed:
+        click.echo(f"suppressed learner {user_id} <{address}>: {detail}")
+    for address in result.unmatched_addresses:
+        click.echo(f"unmatched: no learner was mailed at <{address}>")
+    click.echo(result.summary())
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app's CLI."""
-    for command in (db, init_db, seed_demo, create_admin, ensure_admin, create_token, users):
+    commands = (
+        db,
+        init_db,
+        seed_demo,
+        create_admin,
+        ensure_admin,
+        create_token,
+        users,
+        ingest_bounces,
+    )
+    for command in commands:
         app.cli.add_command(command)

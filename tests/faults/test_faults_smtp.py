@@ -7,12 +7,14 @@ the invariants of tests/helpers/invariants.py.
 """
 
 import pytest
+from sqlalchemy import select
 
 from tests.helpers.faults import Scenario
 from tests.helpers.smtp import FaultPlan
 from tests.helpers.smtp import FirstTries
 from tests.helpers.waiting import eventually
 from tests.helpers.waiting import stays_true
+from webapp.core.models import Suppression
 
 pytestmark = [pytest.mark.consumer, pytest.mark.redis]
 
@@ -60,19 +62,26 @@ def test_451_and_452_at_rcpt_twice_are_transient_retried_with_backoff_then_sent_
 
 
 def test_550_for_two_addresses_fails_them_at_once_with_the_reason_and_mails_the_rest(sc):
-    bad = every(sc, 100, 7)[:2]
-    sc.smtp.plan = FaultPlan(rcpt=dict.fromkeys(bad, "550 5.1.1 No such user here"))
+    gone, refused = every(sc, 100, 7)[:2]
+    # A mailbox that does not exist (a hard bounce: listed at once), and a policy refusal.
+    replies = {gone: "550 5.1.1 No such user here", refused: "550 5.7.1 Refused by policy"}
+    sc.smtp.plan = FaultPlan(rcpt=replies)
     stack = sc.standard_stack()
     task_id = sc.start_run(stack)
     data = sc.wait_finished(stack, task_id)
-    sc.check("550 at RCPT for 2 addresses", stack, task_id, failed=dict.fromkeys(bad, 550))
+    sc.check("550 at RCPT for 2 addresses", stack, task_id, failed=dict.fromkeys(replies, 550))
     assert data["result"]["summary"]["failed"] == 2
-    for address in bad:
+    for address in replies:
         assert sc.smtp.attempts[("rcpt", address)] == 1, "a 5xx recipient was retried"
     errors = {r["user_id"]: r["error"] for r in data["result"]["results"] if not r["success"]}
-    assert set(errors) == {sc.world.emails[a] for a in bad}
-    assert all("550 5.1.1 No such user here" in e for e in errors.values()), errors
-    sc.assert_no_more_mail(stack, retaken=2)
+    assert set(errors) == {sc.world.emails[a] for a in replies}
+    for address, reply in replies.items():
+        assert reply in errors[sc.world.emails[address]], errors
+    with sc.ledger.session() as session:
+        listed = dict(session.execute(select(Suppression.user_id, Suppression.reason)).all())
+    assert listed == {sc.world.emails[gone]: "hard_bounce"}
+    # A new start takes over the policy refusal only; the missing mailbox is not tried again.
+    sc.assert_no_more_mail(stack, retaken=1)
 
 
 def test_535_at_login_pauses_the_run_at_once_with_the_reason_and_no_retry_storm(

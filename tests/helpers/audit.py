@@ -22,3 +22,10 @@ def trail(app: Flask, *columns, sign_ins: bool = False) -> list[tuple]:
     if not sign_ins:
         query = query.where(AuditEntry.action.not_in([str(a) for a in SIGN_INS]))
     return [tuple(row) for row in with_session(app, lambda s: s.execute(query).all())]
+
+
+def suppression_trail(app: Flask, *columns) -> list[tuple]:
+    """The given columns of the suppression list's entries (added, lifted), oldest first."""
+    actions = [str(AuditAction.SUPPRESSION_ADDED), str(AuditAction.SUPPRESSION_LIFTED)]
+    query = select(*columns).where(AuditEntry.action.in_(actions)).order_by(AuditEntry.id)
+    return [tuple(row) for row in with_session(app, lambda s: s.execute(query).all())]

@@ -12,6 +12,7 @@ from webapp.core.mail.mime import RenderedReport
 from webapp.core.mail.mime import build_message
 from webapp.core.mail.render import Letter
 from webapp.core.mail.render import render_report
+from webapp.core.unsubscribe import UnsubscribeLinks
 
 # All an admin can add to a run's reports: its own subject and intro, and the platform's
 # address, for links to the quiz pages.
@@ -22,6 +23,8 @@ RICH_LETTER = Letter(
         "are below, with a few ideas for January."
     ),
     platform_url="https://quiz.example/quizzes/{quiz_id}",
+    # Every mailed report has its learner's unsubscribe link in the footer.
+    unsubscribe=UnsubscribeLinks("https://reports.quiz.example", "test-secret"),
 )
 
 

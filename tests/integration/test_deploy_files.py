@@ -198,7 +198,7 @@ def test_the_compose_commands_serve_and_beat(tmp_path, smtp_server):
     world = seed_database(tmp_path, backends.database(tmp_path), 2)
     port = free_port()
     base = process_env(tmp_path, smtp_server.port)
-    given = {"SECRET_KEY": "test-secret"}
+    given = {"SECRET_KEY": "test-secret", "PUBLIC_BASE_URL": "http://127.0.0.1:8000"}
     # gunicorn.conf.py binds $PORT: the test's free port instead of the image's 8000.
     web = Process(
         "web", argv("web"), {**compose_env("web", base, given), "PORT": str(port)}, tmp_path
@@ -260,7 +260,7 @@ def test_the_migrate_command_brings_an_empty_database_up_from_the_images_files(
     env = compose_env(
         "migrate",
         process_env(tmp_path, smtp_server.port, DATABASE_URL=url),
-        {"SECRET_KEY": "test-secret"},
+        {"SECRET_KEY": "test-secret", "PUBLIC_BASE_URL": "http://127.0.0.1:8000"},
     )
     # Only what the image holds: a file the product needs and the Dockerfile forgot fails.
     app_dir = image_files(tmp_path / "app")

@@ -130,7 +130,7 @@ def test_the_preview_of_a_pending_report_uses_its_runs_subject(session):
     learner = make_user(session)
     other = make_user(session)
     session.commit()
-    settings = Settings().updated({"MAIL_FROM": MAIL_FROM})
+    settings = Settings().updated({"MAIL_FROM": MAIL_FROM, "SECRET_KEY": "test-secret"})
     launch.start_one(
         session, DECEMBER, learner.id, mail_from=MAIL_FROM, subject="Your December, <b>bold</b>"
     )

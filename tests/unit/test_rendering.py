@@ -158,6 +158,9 @@ def test_parse_message_round_trip():
         "Subject": "Your quiz report — December 2024",
         "Message-ID": "<report-2024-12-7@quiz.example>",
         "Date": "Wed, 01 Jan 2025 08:00:00 +0000",
+        # A message built without extra headers has no unsubscribe link.
+        "List-Unsubscribe": None,
+        "List-Unsubscribe-Post": None,
     }
 
 

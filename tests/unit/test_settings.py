@@ -63,7 +63,13 @@ def test_smtp_security_default_by_port(port, security):
 def test_production_cookies_are_secure_and_host_prefixed(tmp_path, monkeypatch):
     monkeypatch.setenv("QUIZ_REPORTS_ENV", "production")
     assert Settings.from_env().SESSION_COOKIE_SECURE is True
-    app = create_app(make_test_config(tmp_path, ENV="production", SESSION_COOKIE_SECURE=True))
+    config = make_test_config(
+        tmp_path,
+        ENV="production",
+        SESSION_COOKIE_SECURE=True,
+        PUBLIC_BASE_URL="https://reports.example.org",
+    )
+    app = create_app(config)
     config = app.config
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["SESSION_COOKIE_NAME"] == "__Host-session"
@@ -95,6 +101,10 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch):
         ("MAIL_FROM", "reports", "an address"),
         ("MESSAGE_RETENTION_DAYS", "0", "1 day or more"),
         ("MESSAGE_RETENTION_DAYS", "-30", "1 day or more"),
+        ("PUBLIC_BASE_URL", "reports.example.org", "the dashboard's address"),
+        ("PUBLIC_BASE_URL", "https://reports.example.org/?page=1", "the dashboard's address"),
+        ("PUBLIC_BASE_URL", "https://reports example.org", "the dashboard's address"),
+        ("PUBLIC_BASE_URL", "javascript:alert(1)", "the dashboard's address"),
     ],
 )
 def test_a_value_the_product_cannot_use_is_refused_at_start_with_its_name(
@@ -118,6 +128,19 @@ def test_the_defaults_and_the_edges_of_each_range_are_allowed(monkeypatch):
         monkeypatch.setenv(variable, value)
     allowed = Settings.from_env().validated()
     assert allowed.MONTHLY_RUN_DAY == 28 and allowed.MESSAGE_RETENTION_DAYS == 1
+
+
+def test_the_public_address_defaults_to_the_development_server_and_production_needs_one(
+    monkeypatch,
+):
+    monkeypatch.setenv("PORT", "5050")
+    assert Settings.from_env().validated().PUBLIC_BASE_URL == "http://127.0.0.1:5050"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://example.org/reports/")
+    assert Settings.from_env().validated().PUBLIC_BASE_URL == "https://example.org/reports"
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    monkeypatch.setenv("QUIZ_REPORTS_ENV", "production")
+    with pytest.raises(SettingsError, match="^PUBLIC_BASE_URL= is not allowed: the dashboard"):
+        Settings.from_env().validated()
 
 
 def test_a_retention_that_is_not_a_whole_number_of_days_is_named(monkeypatch):

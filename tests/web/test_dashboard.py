@@ -292,11 +292,13 @@ def test_action_that_does_not_apply_is_a_409_in_words(admin, smtp_server):
 
 def test_retry_failed_sends_the_failed_report_once_fixed(mail_app, admin, smtp_server, world):
     bad = world["emails"][0]
-    smtp_server.plan = FaultPlan(rcpt={bad: "550 5.1.1 No such user"})
+    # A refusal that is not a hard bounce: a 5.1.1 would put the learner on the suppression
+    # list, and a retry would skip them (tests/web/test_suppression.py).
+    smtp_server.plan = FaultPlan(rcpt={bad: "550 5.7.1 Refused by policy"})
     start(admin)
     smtp_server.wait_for(2)
     page = text_of(admin.get("/runs/1?state=failed"))
-    assert "mailbox unavailable (550 5.1.1 No such user)" in page
+    assert "mailbox unavailable (550 5.7.1 Refused by policy)" in page
     assert "Retry failed (1)" in page
 
     smtp_server.plan = FaultPlan()

@@ -8,6 +8,8 @@ database refuses to (triggers of migration 0005).
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import Connection
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
@@ -62,14 +64,26 @@ def record(
     session: Session, actor: Actor, action: AuditAction, target: str = "", detail: str = ""
 ) -> AuditEntry:
     """Add an entry to the session's transaction (the caller commits it with the change)."""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor_id=actor.id,
-        actor=actor.label[:254],
-        action=AuditAction(action).value,
-        target=target[:254],
-        source=actor.source[:64],
-        detail=detail[:1000],
-    )
+    entry = AuditEntry(**_columns(actor, action, target, detail))
     session.add(entry)
     return entry
+
+
+def record_row(
+    db: Session | Connection, actor: Actor, action: AuditAction, target: str = "", detail: str = ""
+) -> None:
+    """record() for a bare connection too (a sending lane has no ORM session): the INSERT
+    joins the connection's transaction, which the caller commits with the change."""
+    db.execute(insert(AuditEntry).values(**_columns(actor, action, target, detail)))
+
+
+def _columns(actor: Actor, action: AuditAction, target: str, detail: str) -> dict:
+    return {
+        "at": utcnow(),
+        "actor_id": actor.id,
+        "actor": actor.label[:254],
+        "action": AuditAction(action).value,
+        "target": target[:254],
+        "source": actor.source[:64],
+        "detail": detail[:1000],
+    }

@@ -19,6 +19,9 @@ from enum import Enum
 from sqlalchemy import Connection
 from sqlalchemy import select
 
+from webapp.core import suppression
+from webapp.core import unsubscribe
+from webapp.core.audit import Actor
 from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
@@ -29,6 +32,7 @@ from webapp.core.mail.render import PLAIN
 from webapp.core.mail.render import Letter
 from webapp.core.mail.render import render_report
 from webapp.core.mail.smtp import SmtpSession
+from webapp.core.mail.smtp_errors import MailboxUnknownError
 from webapp.core.mail.smtp_errors import MailError
 from webapp.core.mail.smtp_errors import PermanentRecipientError
 from webapp.core.mail.smtp_errors import RunStoppingError
@@ -38,6 +42,7 @@ from webapp.core.months import Month
 from webapp.core.report.data import Report
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
+from webapp.core.states import SuppressionReason
 from webapp.infra import failpoints
 from webapp.infra import logs
 from webapp.infra.ratelimit import RateLimitTimeout
@@ -47,6 +52,8 @@ log = logging.getLogger(__name__)
 # zlib's fastest level: the stored copy of a mailed message is read back by the preview only,
 # and at level 6 compressing it cost more than building it. zlib lets go of the GIL meanwhile.
 STORED_COMPRESSION = 1
+# Who the audit trail and the suppression list name for a hard bounce at RCPT.
+BOUNCE_ACTOR = Actor("mail server (hard bounce at RCPT)")
 
 
 class Delivered(Enum):
@@ -84,11 +91,13 @@ class ChunkOutcome:
 
 @dataclass(frozen=True)
 class Job:
-    """One learner's delivery as a lane gets it: ids, and the report already built."""
+    """One learner's delivery as a lane gets it: ids, the report already built, and why the
+    learner is on the suppression list, if they are (then nothing is sent)."""
 
     delivery_id: int
     message_id: str
     report: Report | None
+    suppressed: str | None = None
 
 
 @dataclass
@@ -161,7 +170,7 @@ class Lane:
                 return False
             return True
         failpoints.hit("after_claim")
-        result = self._deliver(db, smtp, job.delivery_id, to_addr, message)
+        result = self._deliver(db, smtp, job.delivery_id, job.report.learner.id, to_addr, message)
         self._tally(db, outcome, result, job.delivery_id)
         if outcome.stopped:
             self.stop.set()
@@ -175,6 +184,13 @@ class Lane:
             reason = "learner no longer exists"
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.SKIPPED, reason)
             log.info("skipped: %s", reason)
+            return DeliveryState.SKIPPED
+        if job.suppressed:
+            # Listed after the run started (an unsubscribe or a bounce meanwhile).
+            deliveries.settle(
+                db, job.delivery_id, self.run_id, DeliveryState.SKIPPED, job.suppressed
+            )
+            log.info("skipped: %s", job.suppressed)
             return DeliveryState.SKIPPED
         if report.empty and self.ctx.settings.SKIP_EMPTY_REPORTS:
             reason = f"no attempts in {self.month.label}"
@@ -193,6 +209,7 @@ class Lane:
                 to_name=learner.display_name,
                 message_id=job.message_id,
                 date=utcnow(),
+                extra_headers=unsubscribe.headers(rendered.unsubscribe_url),
             )
         except InvalidAddressError as exc:
             deliveries.settle(db, job.delivery_id, self.run_id, DeliveryState.FAILED, str(exc))
@@ -200,7 +217,9 @@ class Lane:
             return DeliveryState.FAILED
         return message, learner.email
 
-    def _deliver(self, db, smtp, delivery_id, to_addr, message: bytes) -> Delivered | MailError:
+    def _deliver(
+        self, db, smtp, delivery_id, user_id, to_addr, message: bytes
+    ) -> Delivered | MailError:
         """Send one claimed delivery and record the outcome; a transient MailError is returned."""
 
         def before_data():
@@ -221,6 +240,20 @@ class Lane:
             )
             log.warning("outcome unknown: %s", exc.reason)
             return Delivered.UNKNOWN
+        except MailboxUnknownError as exc:
+            # The address does not exist: listed at once, in the outcome's own transaction.
+            suppression.add(
+                db, user_id, to_addr, SuppressionReason.HARD_BOUNCE, exc.reason, BOUNCE_ACTOR
+            )
+            deliveries.record_outcome(
+                db,
+                delivery_id,
+                DeliveryState.FAILED,
+                smtp_code=exc.code,
+                last_error=f"{exc.reason}; the address is on the suppression list now",
+            )
+            log.warning("refused by the server, address suppressed: %s", exc.reason)
+            return Delivered.FAILED
         except PermanentRecipientError as exc:
             deliveries.record_outcome(
                 db, delivery_id, DeliveryState.FAILED, smtp_code=exc.code, last_error=exc.reason

@@ -6,6 +6,7 @@ the caller then rings the queue's bell (webapp/enqueue.py).
 
 import secrets
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.core import letters
+from webapp.core import suppression
 from webapp.core.audit import SYSTEM_ACTOR
 from webapp.core.audit import Actor
 from webapp.core.audit import AuditAction
@@ -27,6 +29,7 @@ from webapp.core.mail.mime import mail_domain
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import Score
+from webapp.core.models import Suppression
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import DELIVERY_OPEN
@@ -59,6 +62,11 @@ class NoEmailAddress(ValueError):
     """The learner has no address a report can be mailed to."""
 
 
+class LearnerSuppressed(ValueError):
+    """The learner is on the suppression list: no report is mailed to them, not even by an
+    admin's Send, until an admin lifts the entry."""
+
+
 @dataclass
 class Plan:
     """Who a run would mail and who it would skip, with the reason, before anything is sent."""
@@ -66,6 +74,9 @@ class Plan:
     month: Month
     to_send: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, email
     skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, reason
+    # Why learners are skipped, counted: the suppression list's reasons by kind, without
+    # each learner's date, so a long list makes three lines, not one a day.
+    tally: Counter = field(default_factory=Counter)
 
 
 def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
@@ -88,8 +99,19 @@ def plan(
     session: Session, month: Month, *, user_id: int | None = None, skip_empty: bool = False
 ) -> Plan:
     """The dry run: learners a start would mail, and those skipped with the reason."""
-    learners = select(User.id, User.full_name, User.username, User.email).where(
-        User.role == Role.LEARNER
+    # The suppression list joins in by its unique index on the learner: still one query for
+    # every learner of the month, however long the list is.
+    learners = (
+        select(
+            User.id,
+            User.full_name,
+            User.username,
+            User.email,
+            Suppression.reason,
+            Suppression.created_at,
+        )
+        .outerjoin(Suppression, Suppression.user_id == User.id)
+        .where(User.role == Role.LEARNER)
     )
     if user_id is not None:
         learners = learners.where(User.id == user_id)
@@ -108,21 +130,28 @@ def plan(
         ).all()
     )
     result = Plan(month)
-    for uid, full_name, username, email in session.execute(learners.order_by(User.id)):
+    rows = session.execute(learners.order_by(User.id))
+    for uid, full_name, username, email, suppressed, since in rows:
         name = full_name or username
         state = existing.get(uid)
-        reason = _skip_reason(email, state, uid in active, skip_empty, month, single=bool(user_id))
+        words = suppression.reason_words(suppressed, since) if suppressed is not None else None
+        reason = _skip_reason(
+            email, state, uid in active, skip_empty, month, single=bool(user_id), suppressed=words
+        )
         if reason:
             result.skipped.append((uid, name, reason))
+            result.tally[suppression.kind_words(suppressed) if reason == words else reason] += 1
         else:
             result.to_send.append((uid, name, email))
     return result
 
 
-def _skip_reason(email, state, active, skip_empty, month, *, single) -> str | None:
+def _skip_reason(email, state, active, skip_empty, month, *, single, suppressed) -> str | None:
     problem = address_problem(email)  # the check sending makes
     if problem:
         return problem
+    if suppressed:
+        return suppressed
     if not active and skip_empty:
         return f"no attempts in {month.label} (empty reports are skipped)"
     if single:
@@ -237,6 +266,12 @@ def start_one(
     problem = address_problem(user.email)
     if problem:
         raise NoEmailAddress(f"Learner {user_id} cannot be mailed: {problem}.")
+    entry = suppression.of_learner(session, user_id)
+    if entry is not None:
+        raise LearnerSuppressed(
+            f"{user.display_name} is on the suppression list ({suppression.words_of(entry)}): "
+            "no report is mailed to them until an admin lifts the entry on the Suppression page."
+        )
     run = _new_run(
         month, RunScope.USER, actor, user_id=user_id, total=1, subject=subject, intro=intro
     )

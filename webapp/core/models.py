@@ -28,6 +28,7 @@ from webapp.core.states import DeliveryState
 from webapp.core.states import Role
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.core.states import SuppressionReason
 
 
 class Base(DeclarativeBase):
@@ -369,3 +370,26 @@ class StaffAccount(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Set while the account may neither sign in nor use its API tokens.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Suppression(Base):
+    """A learner no report is mailed to, why, since when and on whose word (see
+    webapp/core/suppression.py). Lifting an entry removes it; the audit trail keeps both."""
+
+    __tablename__ = "suppression"
+    __table_args__ = (
+        # One entry a learner: a run joins it to every learner (launch.plan) by this index.
+        Index("uq_suppression_user", "user_id", unique=True),
+        Index("ix_suppression_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    # The address the learner had when the entry was made (the one that bounced, say).
+    email: Mapped[str] = mapped_column(String(254), default="")
+    reason: Mapped[str] = mapped_column(String(20), default=SuppressionReason.ADMIN)
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Who added it, as the audit trail names them, and the admin's account id if it was one.
+    added_by: Mapped[str] = mapped_column(String(254), default="")
+    added_by_id: Mapped[int | None] = mapped_column(Integer)

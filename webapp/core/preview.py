@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from webapp.core import suppression
+from webapp.core import unsubscribe
 from webapp.core.clock import utcnow
 from webapp.core.launch import KIND
 from webapp.core.launch import message_id_for
@@ -44,6 +46,8 @@ class Email:
     # Set when the report was mailed but its copy was removed after this many days
     # (MESSAGE_RETENTION_DAYS): what is shown is rendered again from today's data.
     copy_removed_after_days: int | None = None
+    # Why the learner is on the suppression list, if they are: runs skip them.
+    suppressed: str = ""
 
 
 def _delivery(session: Session, user_id: int, month: Month) -> Delivery | None:
@@ -79,6 +83,14 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
 
     None when the account is not a learner's.
     """
+    email = _load_email(session, settings, user, month)
+    entry = suppression.of_learner(session, user.id) if email is not None else None
+    if entry is not None:
+        email.suppressed = suppression.words_of(entry)
+    return email
+
+
+def _load_email(session: Session, settings: Settings, user: User, month: Month) -> Email | None:
     delivery = _delivery(session, user.id, month)
     if delivery is not None and delivery.state == DeliveryState.SENT and delivery.message:
         parsed = parse_message(zlib.decompress(delivery.message))
@@ -108,6 +120,8 @@ def load_email(session: Session, settings: Settings, user: User, month: Month) -
             to_name=user.display_name,
             message_id=message_id,
             date=utcnow(),
+            # The learner's unsubscribe headers, as the worker adds them.
+            extra_headers=unsubscribe.headers(rendered.unsubscribe_url),
         )
     except InvalidAddressError as exc:
         # In the words the dry run uses: the same check as sending (mime.address_problem).

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.core import progress
+from webapp.core import suppression
 from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lanes import ChunkOutcome
@@ -129,8 +130,13 @@ def send_chunk(
             finish_if_complete(ctx, run_id)
         return outcome
     month = Month.parse(run.month, allow_future=True)
-    reports = build_reports(session, [r.user_id for r in rows], month, run_quiz_best(session, run))
-    jobs = [Job(r.id, r.message_id, reports.get(r.user_id)) for r in rows]
+    user_ids = [r.user_id for r in rows]
+    reports = build_reports(session, user_ids, month, run_quiz_best(session, run))
+    # Learners listed since the run started are skipped with the reason, not mailed.
+    suppressed = suppression.of_learners(session, user_ids)
+    jobs = [
+        Job(r.id, r.message_id, reports.get(r.user_id), suppressed.get(r.user_id)) for r in rows
+    ]
     count = min(ctx.settings.SMTP_MAX_CONNECTIONS, len(jobs))
     if ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL > 0:
         count = min(count, ctx.settings.SMTP_MAX_CONNECTIONS_TOTAL)

@@ -104,3 +104,12 @@ class DeliveryKind(StrEnum):
     """What a delivery mails; a learner gets at most one of each kind a month."""
 
     MONTHLY = "monthly"
+
+
+class SuppressionReason(StrEnum):
+    """Why a learner is on the suppression list (webapp/core/suppression.py): no report is
+    mailed to them until an admin lifts the entry."""
+
+    UNSUBSCRIBED = "unsubscribed"  # by the link in a report, or a mail client's one-click
+    HARD_BOUNCE = "hard_bounce"  # the address does not exist (at RCPT, or a bounce report)
+    ADMIN = "admin"  # added by an admin on the Suppression page

@@ -51,6 +51,11 @@ def _variable(name: str) -> str:
 # An address to put in an href: no spaces, quotes or angle brackets, and no other braces
 # than the {quiz_id} a pattern may hold.
 _PLATFORM_URL = re.compile(r"https?://[^\s\"'<>{}]+(?:\{quiz_id\}[^\s\"'<>{}]*)?")
+# The dashboard's own address, which learners' unsubscribe links start with: a scheme, a host
+# (and port), and an optional path prefix; no query or fragment, no trailing slash.
+_PUBLIC_BASE_URL = re.compile(
+    r"https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:/[^\s\"'<>{}?#]*[^\s\"'<>{}?#/])?"
+)
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -70,6 +75,12 @@ _RULES = [
         "empty, or an http(s) address such as https://quiz.example.org or"
         " https://quiz.example.org/quiz/{quiz_id}",
         lambda v: not v or _PLATFORM_URL.fullmatch(v) is not None,
+    ),
+    (
+        "PUBLIC_BASE_URL",
+        "the dashboard's address as learners reach it, such as https://reports.example.org"
+        " (production has no default: unsubscribe links in reports start with it)",
+        lambda v: _PUBLIC_BASE_URL.fullmatch(v) is not None,
     ),
     ("REPORT_CHUNK_SIZE", "1 to 10000 learners", _between(1, 10_000)),
     # A 29th, 30th or 31st would skip the months that have no such day.
@@ -161,6 +172,9 @@ class Settings:
     MAIL_FROM: str = "Quiz Reports <reports@quiz.example>"
     # The quiz platform's address: quiz names in reports link to its pages when it is set.
     PLATFORM_URL: str = ""
+    # The dashboard's address as learners reach it: every report's unsubscribe link (and its
+    # List-Unsubscribe header) points at <PUBLIC_BASE_URL>/unsubscribe/<token>.
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
 
     REPORT_CHUNK_SIZE: int = 200
     # The last full month's run starts by itself on this day of the month, at this hour (UTC).
@@ -208,6 +222,10 @@ class Settings:
         smtp_server = env.text("SMTP_SERVER")
         smtp_port = env.integer("SMTP_PORT", 587 if smtp_server else 8025)
         production = env.text("QUIZ_REPORTS_ENV", "development") == "production"
+        port = env.integer("PORT", 5000)
+        # Development's web app listens on 127.0.0.1:PORT; production's address cannot be
+        # guessed, and a wrong one would put a dead unsubscribe link in every report.
+        public_url = env.text("PUBLIC_BASE_URL", "" if production else f"http://127.0.0.1:{port}")
         return cls(
             ENV=env.text("QUIZ_REPORTS_ENV", "development"),
             SECRET_KEY=env.text("SECRET_KEY"),
@@ -233,6 +251,7 @@ class Settings:
             SMTP_MAX_CONNECTIONS_TOTAL=env.integer("SMTP_MAX_CONNECTIONS_TOTAL", 0),
             MAIL_FROM=env.text("MAIL_FROM", "Quiz Reports <reports@quiz.example>"),
             PLATFORM_URL=env.text("PLATFORM_URL"),
+            PUBLIC_BASE_URL=public_url.rstrip("/"),
             REPORT_CHUNK_SIZE=env.integer("REPORT_CHUNK_SIZE", 200),
             MONTHLY_RUN=env.flag("MONTHLY_RUN"),
             MONTHLY_RUN_DAY=env.integer("MONTHLY_RUN_DAY", 1),
@@ -256,7 +275,7 @@ class Settings:
             ADMIN_EMAIL=env.text("ADMIN_EMAIL", "admin@quiz-reports.example"),
             ADMIN_PASSWORD=env.text("ADMIN_PASSWORD"),
             DEMO_USERS=env.integer("DEMO_USERS", 200),
-            PORT=env.integer("PORT", 5000),
+            PORT=port,
             FAULT_KILL_AT=env.text("FAULT_KILL_AT"),
         )
 

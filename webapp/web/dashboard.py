@@ -1,7 +1,5 @@
 """Overview: recent runs, and the form that starts a run (or shows a dry run first)."""
 
-from collections import Counter
-
 from flask import Blueprint
 from flask import redirect
 from flask import url_for
@@ -89,7 +87,6 @@ def _start_response(form: StartRunForm, status: int, **extra):
 
 
 def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
-    reasons = Counter(reason for _uid, _name, reason in plan.skipped)
     return {
         "month": plan.month,
         "subject": letters.subject_for(plan.month, wording.subject),
@@ -99,7 +96,7 @@ def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
         "to_send_count": len(plan.to_send),
         "skipped": plan.skipped[:PLAN_LIST_LIMIT],
         "skipped_count": len(plan.skipped),
-        "reasons": reasons.most_common(),
+        "reasons": plan.tally.most_common(),
         "limit": PLAN_LIST_LIMIT,
     }
 
@@ -143,7 +140,7 @@ def start():
             run = launch_one(month, learner.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, launch.LearnerSuppressed) as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)
     ring(run)

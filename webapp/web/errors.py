@@ -82,6 +82,20 @@ def conflict_response(exc: RunConflict):
     return response
 
 
+def refusal_response(code: int, title: str, message: str, back: str, back_text: str):
+    """A refused action in words: into the page's notice area for htmx (the component stays
+    as it is), else a page with the way back."""
+    if is_htmx():
+        body = render_template("errors/_notice.html", code=code, title=title, message=message)
+        response = make_response(body, code)
+        response.headers["HX-Retarget"] = "#notices"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = error_page(code, title, message, link_url=back, link_text=back_text)
+    response.vary.add("HX-Request")
+    return response
+
+
 def found_or_404(found, message: str):
     """`found`, or a 404 in words when it is None."""
     if found is None:

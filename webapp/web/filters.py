@@ -17,6 +17,7 @@ from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.core.states import SuppressionReason
 from webapp.web.services import settings
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -101,7 +102,7 @@ def init_app(app: Flask) -> None:
     """Register the filters, the state names and the zone's name for templates."""
     # Templates compare states by these names, never by retyped strings.
     app.jinja_env.globals.update(
-        {name.__name__: name for name in (RunState, DeliveryState, RunScope)}
+        {name.__name__: name for name in (RunState, DeliveryState, RunScope, SuppressionReason)}
     )
     app.jinja_env.globals.update(
         RUN_ACTIVE=RUN_ACTIVE, RUN_OPEN=RUN_OPEN, DELIVERY_OPEN=DELIVERY_OPEN

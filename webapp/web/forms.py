@@ -13,9 +13,11 @@ from wtforms import SubmitField
 from wtforms import TextAreaField
 from wtforms import ValidationError
 from wtforms.fields import EmailField
+from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
+from wtforms.validators import Optional
 from wtforms.widgets import DateInput
 from wtforms.widgets import MonthInput
 
@@ -263,3 +265,40 @@ class AuditFilterForm(FlaskForm):
         self.until_value = _date(field.data)
         if self.since_value and self.until_value and self.until_value < self.since_value:
             raise ValidationError("The end date is before the start date.")
+
+
+class SuppressForm(FlaskForm):
+    """An admin puts a learner on the suppression list, by their address."""
+
+    email = EmailField(
+        "Learner's email",
+        validators=[DataRequired("Enter the learner's email address."), Length(max=254)],
+        description="Every learner with this address is listed: no report is mailed to them.",
+    )
+    note = StringField(
+        "Note",
+        validators=[Length(max=500, message="Keep the note under 500 characters.")],
+        description="Optional: why, for the other admins (e.g. “asked by phone”).",
+    )
+    submit = SubmitField("Add to the list")
+
+
+class UnsubscribeForm(FlaskForm):
+    """A learner's opt-out by the link in their report. A mail client's one-click button
+    (RFC 8058) POSTs "List-Unsubscribe=One-Click" with no cookies and so with no CSRF token:
+    the signed token in the URL is what authenticates it, and what a cross-site page cannot
+    know, so this one form goes without CSRF (its view is exempt, web/unsubscribe.py)."""
+
+    class Meta:
+        csrf = False
+
+    # Sent by mail clients; the unsubscribe page's own button sends nothing.
+    one_click = HiddenField(
+        name="List-Unsubscribe",
+        validators=[Optional(), AnyOf(["One-Click"], message="Expected One-Click.")],
+    )
+
+    @property
+    def is_one_click(self) -> bool:
+        """A mail client's one-click request, not the page's button."""
+        return self.one_click.data == "One-Click"

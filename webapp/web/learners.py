@@ -16,6 +16,7 @@ from webapp.web.access import current_path
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.errors import found_or_404
+from webapp.web.errors import refusal_response
 from webapp.web.forms import SendForm
 from webapp.web.htmx import is_htmx
 from webapp.web.htmx import render
@@ -91,6 +92,8 @@ def send(user_id: int):
         return conflict_response(exc)
     except launch.NoEmailAddress as exc:
         abort(400, str(exc))
+    except launch.LearnerSuppressed as exc:
+        return refusal_response(409, "Not sent", str(exc), here, f"Back to {user.display_name}")
     ring(run)
     notice = (
         f"{user.display_name}’s report for {form.month_value.label} is on its way (run #{run.id})."

@@ -28,6 +28,7 @@ from webapp.web.actor import current_actor
 from webapp.web.errors import conflict_response
 from webapp.web.errors import error_page
 from webapp.web.errors import found_or_404
+from webapp.web.errors import refusal_response
 from webapp.web.forms import ActionForm
 from webapp.web.htmx import is_htmx
 from webapp.web.inputs import MAX_PAGE
@@ -244,6 +245,9 @@ def resend(delivery_id: int):
         abort(404, str(exc))
     except launch.NoEmailAddress as exc:
         abort(400, str(exc))
+    except launch.LearnerSuppressed as exc:
+        back = url_for("run_page.show", run_id=old_run_id)
+        return refusal_response(409, "Not resent", str(exc), back, "Back to the run")
     ring(run)
     notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
     if is_htmx():

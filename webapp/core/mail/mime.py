@@ -19,11 +19,13 @@ from email.utils import parseaddr
 
 @dataclass(frozen=True)
 class RenderedReport:
-    """One learner's report email as rendered: the exact subject, HTML and text mailed."""
+    """One learner's report email as rendered: the exact subject, HTML and text mailed, and
+    the learner's unsubscribe link that the footer shows (for List-Unsubscribe; "" if none)."""
 
     subject: str
     html: str
     text: str
+    unsubscribe_url: str = ""
 
 
 _ADDR_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
@@ -211,6 +213,18 @@ def build_message(
     )
 
 
+# What an admin checks before trusting a message; the List-* pair is the unsubscribe link.
+SHOWN_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "Date",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
+
+
 def parse_message(raw: bytes) -> dict:
     """Decode a built message: its main headers and the HTML and text parts."""
     msg = BytesParser(policy=policy.default).parsebytes(raw)
@@ -219,7 +233,7 @@ def parse_message(raw: bytes) -> dict:
     # (CPython gh-128110). Unfolding removes the CRLF and keeps the space after it.
     raw_headers = {name.lower(): value for name, value in msg.raw_items()}
     result = {"headers": {}, "html": "", "text": ""}
-    for name in ("From", "To", "Subject", "Message-ID", "Date"):
+    for name in SHOWN_HEADERS:
         value = raw_headers.get(name.lower())
         if value is not None:
             value = str(make_header(decode_header(value.replace("\r\n", "").replace("\n", ""))))

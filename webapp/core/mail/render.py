@@ -23,6 +23,8 @@ from webapp.core.months import Month
 from webapp.core.report import wording
 from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import Report
+from webapp.core.unsubscribe import UnsubscribeLinks
+from webapp.core.unsubscribe import links_for
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
 
@@ -203,11 +205,17 @@ def _trend(report: Report) -> list[dict]:
 @dataclass(frozen=True)
 class Letter:
     """What is said around the reports of one run: the run's own subject and intro, when an
-    admin set them, and where the platform's quiz pages are (PLATFORM_URL), when it is set."""
+    admin set them, where the platform's quiz pages are (PLATFORM_URL), when it is set, and
+    the learners' unsubscribe links (none in a Letter made without settings, as in tests)."""
 
     subject: str = ""
     intro: str = ""
     platform_url: str = ""
+    unsubscribe: UnsubscribeLinks | None = None
+
+    def unsubscribe_url(self, user_id: int) -> str:
+        """The learner's unsubscribe page, or "" when this Letter has no links."""
+        return self.unsubscribe.url(user_id) if self.unsubscribe is not None else ""
 
     def quiz_url(self, quiz_id: int) -> str:
         """The platform's page of a quiz, or "" when the platform's address is not set."""
@@ -222,8 +230,14 @@ PLAIN = Letter()
 
 
 def letter_for(settings: Settings, subject: str | None = "", intro: str | None = "") -> Letter:
-    """The Letter of a run: its own subject and intro (if any) and the platform's address."""
-    return Letter(subject=subject or "", intro=intro or "", platform_url=settings.PLATFORM_URL)
+    """The Letter of a run: its own subject and intro (if any), the platform's address, and
+    unsubscribe links to this dashboard, signed with the key the web app checks them with."""
+    return Letter(
+        subject=subject or "",
+        intro=intro or "",
+        platform_url=settings.PLATFORM_URL,
+        unsubscribe=links_for(settings),
+    )
 
 
 def default_subject(month: Month) -> str:
@@ -240,6 +254,7 @@ def report_context(report: Report, letter: Letter = PLAIN) -> dict:
     """What the email templates are rendered with."""
     learner = report.learner
     return {
+        "unsubscribe_url": letter.unsubscribe_url(learner.id),
         "report": report,
         "user": learner,
         "name": learner.display_name,
@@ -256,4 +271,9 @@ def render_report(report: Report, letter: Letter = PLAIN) -> RenderedReport:
     """Render a report's email once: same data, same bytes (no clock in the body)."""
     context = report_context(report, letter)
     text = env.get_template("email/report.txt").render(context)
-    return RenderedReport(subject=context["subject"], html=_HTML.render(context), text=text)
+    return RenderedReport(
+        subject=context["subject"],
+        html=_HTML.render(context),
+        text=text,
+        unsubscribe_url=context["unsubscribe_url"],
+    )

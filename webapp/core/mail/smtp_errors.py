@@ -5,6 +5,7 @@ this one learner (PermanentRecipientError), pause the whole run (RunStoppingErro
 a person because the message may already have been delivered (UnknownOutcomeError).
 """
 
+import re
 import smtplib
 import socket
 import ssl
@@ -40,6 +41,20 @@ _REPLY_WORDS = {
     555: "address parameters not recognised",
     556: "the domain does not accept mail",
 }
+
+# RFC 3463 enhanced status codes that say the mailbox does not exist: 5.1.1 bad destination
+# mailbox, 5.1.10 the recipient's domain accepts no mail (null MX, RFC 7505).
+# It opens the reply's text (RFC 2034), so an address such as 10.4.2.5 later on is not one.
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_MAILBOX_GONE_CODES = {"5.1.1", "5.1.10"}
+# What servers say instead, or besides, when they give no enhanced code or a generic one.
+_MAILBOX_GONE_WORDS = re.compile(
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)"
+    r"|(?:recipient|mailbox|address) unknown|unknown (?:recipient|mailbox)"
+    r"|mailbox unavailable|mailbox not found|does not exist|doesn't exist"
+    r"|invalid (?:recipient|mailbox)",
+    re.IGNORECASE,
+)
 
 _STEP_WORDS = {
     "connect": "connecting",
@@ -82,6 +97,11 @@ class PermanentRecipientError(MailError):
     """The server refused this one message or recipient for good: never retry it."""
 
 
+class MailboxUnknownError(PermanentRecipientError):
+    """The server says this mailbox does not exist (a hard bounce): the learner is put on the
+    suppression list at once, so no later run tries the address again."""
+
+
 class RunStoppingError(MailError):
     """Settings or server policy block every message (auth, sender, TLS): pause the run."""
 
@@ -118,6 +138,8 @@ def reply_error(step: str, code: int, text: str | bytes, settings: SmtpSettings)
     if not 500 <= code < 600:
         return TransientMailError(f"unexpected reply {_STEP_WORDS[step]}: {reason}", code, step)
     if step == "rcpt":
+        if mailbox_unknown(text):
+            return MailboxUnknownError(reason, code, step)
         return PermanentRecipientError(reason, code, step)
     if step in ("data", "reply"):
         return PermanentRecipientError(f"the server rejected the message: {reason}", code, step)
@@ -127,6 +149,25 @@ def reply_error(step: str, code: int, text: str | bytes, settings: SmtpSettings)
         return RunStoppingError(f"STARTTLS refused by {settings.address}: {reason}", code, step)
     # connect, helo: the server will not talk to us at all.
     return RunStoppingError(f"{settings.address} refused the session: {reason}", code, step)
+
+
+def mailbox_unknown(text: str | bytes) -> bool:
+    """Whether a permanent refusal says the mailbox does not exist.
+
+    An enhanced status code decides when it is a specific one: 5.1.1 and 5.1.10 do, and a
+    5.7.1 "mailbox unavailable" is a policy refusal, not a missing mailbox. Without one (or
+    with the generic x.0.0) the words do: "user unknown", "no such user", "does not exist"...
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    enhanced = _ENHANCED.match(text)
+    if enhanced is not None:
+        code = ".".join(enhanced.groups())
+        if code in _MAILBOX_GONE_CODES:
+            return True
+        if enhanced.group(2) != "0" or enhanced.group(3) != "0":
+            return False
+    return _MAILBOX_GONE_WORDS.search(text) is not None
 
 
 def network_error(exc: OSError, step: str, settings: SmtpSettings) -> MailError:

@@ -60,7 +60,8 @@ TOTALS = {"attempts": COUNT, "questions": COUNT, "correct": COUNT, "average_perc
 SCHEMAS = {
     "Error": record("An error in words.", error=TEXT, message=TEXT),
     "Conflict": {
-        "description": "A run is still going: its task_id, month and state when known.",
+        "description": "A run is still going (its task_id, month and state when known), or for "
+        "one learner, the learner is on the suppression list.",
         "type": "object",
         "properties": {
             "error": TEXT,

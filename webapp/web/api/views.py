@@ -164,6 +164,9 @@ def generate_user_report():
         raise NotFound(str(exc)) from None
     except launch.NoEmailAddress as exc:
         raise BadRequest(str(exc)) from None
+    except launch.LearnerSuppressed as exc:
+        # The learner's state forbids it, not the request's form: a conflict, in words.
+        return jsonify({"error": "Conflict", "message": str(exc)}), 409
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
