@@ -87,7 +87,8 @@ def test_resend_one_report_double_clicked_sends_exactly_one_more(page: Page, sta
 
 
 def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
-    smtp_server.plan = FaultPlan(rcpt={"lena.fischer@example.test": "550 5.1.1 No such user"})
+    # A policy refusal: a 5.1.1 (no such mailbox) would put her on the suppression list.
+    smtp_server.plan = FaultPlan(rcpt={"lena.fischer@example.test": "550 5.7.1 Refused by policy"})
     sign_in(page, stack)
     start_run(page)
     wait_for_state(page, "done")
@@ -97,7 +98,7 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
     row = page.locator("#deliveries tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Lena Fischer")
-    expect(row).to_contain_text("mailbox unavailable (550 5.1.1 No such user)")
+    expect(row).to_contain_text("mailbox unavailable (550 5.7.1 Refused by policy)")
     assert "lena.fischer@example.test" not in _recipients(smtp_server)
     shot(page, "22-run-failed-filter")
 
