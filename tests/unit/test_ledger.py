@@ -18,6 +18,7 @@ from webapp.core.clock import utcnow
 from webapp.core.context import Context
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
+from webapp.core.lifecycle.prepared import Prepared
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import WorkerBeat
@@ -78,6 +79,31 @@ def test_late_250_turns_unknown_into_sent(session, run_of_three):
     session.commit()
     deliveries.mark_sent(session, ids[0], run.id, 250, b"x", "0" * 64)
     assert delivery(session, ids[0]).state == "sent"
+
+
+def test_a_250_for_a_claim_this_process_does_not_hold_is_recorded(session, run_of_three):
+    # Another process (or one that restarted) claimed it; its late 250 still counts.
+    run, ids, _ = run_of_three
+    session.execute(update(Delivery).where(Delivery.id.in_(ids[:2])).values(state="sending"))
+    session.execute(update(Delivery).where(Delivery.id == ids[2]).values(state="unknown"))
+    session.commit()
+
+    def in_another_thread():  # claims are kept per thread: this one holds none of them
+        with session.get_bind().connect() as db:
+            for did in ids:
+                deliveries.mark_sent(db, did, run.id, 250, b"x", "0" * 64)
+
+    worker = threading.Thread(target=in_another_thread)
+    worker.start()
+    worker.join()
+    session.expire_all()
+    assert [delivery(session, did).state for did in ids] == ["sent"] * 3
+
+
+def test_a_prepared_statement_refuses_an_in_list(session):
+    statement = Prepared(select(Delivery.id).where(Delivery.state.in_(("a", "b"))))
+    with pytest.raises(ValueError, match="IN list"):
+        statement.scalar(session, {})
 
 
 def test_run_closes_when_nothing_is_open(session, run_of_three):

@@ -102,9 +102,11 @@ _SENT_VALUES = dict(
     message=bindparam("message"),
     message_sha256=bindparam("sha"),
 )
+_UNKNOWN = DeliveryState.UNKNOWN
 _SENT = Prepared(
     update(_D)
-    .where(_D.c.id == bindparam("did"), _D.c.state.in_((SENDING, DeliveryState.UNKNOWN)))
+    # Not IN: its list is an expanding parameter, which Prepared cannot fill in.
+    .where(_D.c.id == bindparam("did"), (_D.c.state == SENDING) | (_D.c.state == _UNKNOWN))
     .values(**_SENT_VALUES)
 )
 _SENT_MINE = Prepared(

@@ -42,6 +42,9 @@ class Prepared:
                     # SQLAlchemy computes such defaults (onupdate=...) per call; here nobody
                     # would, so the statement must set those columns itself.
                     raise ValueError(f"set these columns explicitly: {compiled.update_prefetch}")
+                if any(bind.expanding for bind in compiled.binds.values()):
+                    # SQLAlchemy renders an IN list's values per call; here nobody would.
+                    raise ValueError("an IN list cannot be prepared: compare each value instead")
                 processors = {
                     name: bind.type.dialect_impl(dialect).bind_processor(dialect)
                     for name, bind in compiled.binds.items()
