@@ -63,3 +63,8 @@ def with_session(app: Flask, fn: Callable):
     """fn(session) inside an app context of the app; its result."""
     with app.app_context():
         return fn(get_session())
+
+
+def rows_of(app: Flask, query) -> list[tuple]:
+    """The rows a SELECT gives in the app's database, as plain tuples."""
+    return [tuple(row) for row in with_session(app, lambda s: s.execute(query).all())]

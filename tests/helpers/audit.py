@@ -3,7 +3,7 @@
 from flask import Flask
 from sqlalchemy import select
 
-from tests.helpers.apps import with_session
+from tests.helpers.apps import rows_of
 from webapp.core.audit import AuditAction
 from webapp.core.models import AuditEntry
 
@@ -21,11 +21,11 @@ def trail(app: Flask, *columns, sign_ins: bool = False) -> list[tuple]:
     query = select(*columns).order_by(AuditEntry.id)
     if not sign_ins:
         query = query.where(AuditEntry.action.not_in([str(a) for a in SIGN_INS]))
-    return [tuple(row) for row in with_session(app, lambda s: s.execute(query).all())]
+    return rows_of(app, query)
 
 
 def suppression_trail(app: Flask, *columns) -> list[tuple]:
     """The given columns of the suppression list's entries (added, lifted), oldest first."""
     actions = [str(AuditAction.SUPPRESSION_ADDED), str(AuditAction.SUPPRESSION_LIFTED)]
     query = select(*columns).where(AuditEntry.action.in_(actions)).order_by(AuditEntry.id)
-    return [tuple(row) for row in with_session(app, lambda s: s.execute(query).all())]
+    return rows_of(app, query)

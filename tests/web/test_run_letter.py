@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
+from tests.helpers.apps import rows_of
 from tests.helpers.apps import with_session
 from tests.helpers.factories import MONTH
 from tests.helpers.web import bearer
@@ -24,14 +25,8 @@ ONE = "/scheduled/generate-user-report"
 
 def runs_of(app) -> list[tuple]:
     """Every run's (scope, subject, intro), in order."""
-    return with_session(
-        app,
-        lambda s: [
-            tuple(r)
-            for r in s.execute(
-                select(ReportRun.scope, ReportRun.subject, ReportRun.intro).order_by(ReportRun.id)
-            )
-        ],
+    return rows_of(
+        app, select(ReportRun.scope, ReportRun.subject, ReportRun.intro).order_by(ReportRun.id)
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from tests.helpers.apps import open_app
+from tests.helpers.apps import rows_of
 from tests.helpers.apps import with_session
 from tests.helpers.audit import suppression_trail
 from tests.helpers.factories import MONTH
@@ -50,20 +51,8 @@ def link_of(app, user_id: int) -> str:
 
 def entries(app) -> list[tuple]:
     """The suppression list: (learner, reason, detail, added by)."""
-    return with_session(
-        app,
-        lambda s: [
-            tuple(row)
-            for row in s.execute(
-                select(
-                    Suppression.user_id,
-                    Suppression.reason,
-                    Suppression.detail,
-                    Suppression.added_by,
-                ).order_by(Suppression.id)
-            )
-        ],
-    )
+    e = Suppression
+    return rows_of(app, select(e.user_id, e.reason, e.detail, e.added_by).order_by(e.id))
 
 
 def audit_of(app) -> list[tuple]:
