@@ -23,6 +23,7 @@ from webapp.web import inputs
 from webapp.web import learners
 from webapp.web import metrics
 from webapp.web import outbox
+from webapp.web import plan_export
 from webapp.web import preview
 from webapp.web import run_page
 from webapp.web import security
@@ -54,6 +55,7 @@ BLUEPRINTS = (
     unsubscribe,
     health,
     metrics,
+    plan_export,
 )
 
 

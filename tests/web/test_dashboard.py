@@ -13,6 +13,8 @@ from tests.helpers.factories import make_bulk_run
 from tests.helpers.factories import make_user
 from tests.helpers.smtp import FaultPlan
 from tests.helpers.waiting import stays_true
+from tests.helpers.web import answer_of
+from tests.helpers.web import confirmed
 from tests.helpers.web import htmx
 from tests.helpers.web import text_of
 from webapp.core import launch
@@ -24,8 +26,12 @@ from webapp.web.services import get_session
 
 
 def start(client, month=MONTH, **extra):
-    """Start an all-learner run through the form."""
-    return client.post("/runs", data={"month": month, "scope": "all", "start": "1", **extra})
+    """Start an all-learner run through the form, answering its question."""
+    data = {"month": month, "scope": "all", "start": "1", **extra}
+    question = client.post("/runs", data=data)
+    if "confirmed" not in question.get_data(as_text=True):
+        return question  # refused before anything is asked
+    return client.post("/runs", data=answer_of(question))
 
 
 def open_run(app, month=MONTH) -> int:
@@ -99,7 +105,8 @@ def test_start_mails_every_learner_once_and_lists_the_run(mail_app, admin, smtp_
 
 
 def test_start_by_htmx_redirects_the_browser_to_the_run(admin):
-    response = htmx(admin, "POST", "/runs", data={"month": MONTH, "scope": "all", "start": "1"})
+    data = {"month": MONTH, "scope": "all", "start": "1"}
+    response = confirmed(admin, "/runs", data, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/runs/1"
 
@@ -119,9 +126,10 @@ def test_start_while_a_run_is_going_is_a_409_in_words(mail_app, admin):
 
 
 def test_start_for_one_learner_picked_by_email(mail_app, admin, smtp_server, world):
-    response = admin.post(
+    response = confirmed(
+        admin,
         "/runs",
-        data={"month": MONTH, "scope": "one", "learner": world["emails"][1], "start": "1"},
+        {"month": MONTH, "scope": "one", "learner": world["emails"][1], "start": "1"},
     )
     assert response.status_code == 303
     [message] = smtp_server.wait_for(1)
@@ -130,8 +138,8 @@ def test_start_for_one_learner_picked_by_email(mail_app, admin, smtp_server, wor
 
 def test_start_for_one_learner_picked_from_the_suggestions(admin, smtp_server, world):
     suggestion = f"Tomás Ortega <{world['emails'][1]}>"
-    response = admin.post(
-        "/runs", data={"month": MONTH, "scope": "one", "learner": suggestion, "start": "1"}
+    response = confirmed(
+        admin, "/runs", {"month": MONTH, "scope": "one", "learner": suggestion, "start": "1"}
     )
     assert response.status_code == 303
     assert smtp_server.wait_for(1)[0].rcpt_tos == [world["emails"][1]]
@@ -248,7 +256,7 @@ def test_a_run_of_ten_thousand_pages_with_a_fixed_handful_of_statements(mail_app
 
 def test_cancel_stops_the_run_and_the_fragment_stops_polling(mail_app, admin, smtp_server):
     run_id = open_run(mail_app)
-    response = htmx(admin, "POST", f"/runs/{run_id}/cancel")
+    response = confirmed(admin, f"/runs/{run_id}/cancel", headers={"HX-Request": "true"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'data-state="cancelled"' in html and "hx-trigger" not in html
@@ -262,7 +270,7 @@ def test_cancel_stops_the_run_and_the_fragment_stops_polling(mail_app, admin, sm
 
 def test_cancel_without_javascript_redirects_with_a_message(mail_app, admin):
     run_id = open_run(mail_app)
-    response = admin.post(f"/runs/{run_id}/cancel")
+    response = confirmed(admin, f"/runs/{run_id}/cancel")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/runs/{run_id}"
     assert "Run cancelled" in text_of(admin.get(f"/runs/{run_id}"))
@@ -302,7 +310,7 @@ def test_retry_failed_sends_the_failed_report_once_fixed(mail_app, admin, smtp_s
     assert "Retry failed (1)" in page
 
     smtp_server.plan = FaultPlan()
-    response = htmx(admin, "POST", "/runs/1/retry-failed")
+    response = confirmed(admin, "/runs/1/retry-failed", headers={"HX-Request": "true"})
     assert "Retrying 1 failed report(s)." in text_of(response)
     messages = smtp_server.wait_for(3)
     assert [m.rcpt_tos for m in messages].count([bad]) == 1

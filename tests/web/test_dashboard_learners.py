@@ -15,6 +15,7 @@ from tests.helpers.factories import make_score
 from tests.helpers.factories import make_subject
 from tests.helpers.factories import make_user
 from tests.helpers.web import bearer
+from tests.helpers.web import confirmed
 from tests.helpers.web import htmx
 from tests.helpers.web import login
 from tests.helpers.web import text_of
@@ -75,7 +76,7 @@ def test_suggestions_offer_name_and_email(admin, world):
 
 
 def test_learner_page_lists_months_with_their_state(admin, world, smtp_server):
-    admin.post("/runs", data={"month": MONTH, "scope": "all", "start": "1"})
+    confirmed(admin, "/runs", {"month": MONTH, "scope": "all", "start": "1"})
     smtp_server.wait_for(3)
     uid = world["learner_ids"][0]
     words = text_of(admin.get(f"/learners/{uid}"))

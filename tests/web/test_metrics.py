@@ -5,6 +5,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers.apps import open_app
 from tests.helpers.apps import reconfigure
 from tests.helpers.factories import MONTH
+from tests.helpers.web import confirmed
 from webapp.core import workers
 from webapp.core.clock import utcnow
 from webapp.web.services import get_session
@@ -23,7 +24,7 @@ def samples(response) -> dict:
 
 
 def test_metrics_show_a_finished_run_and_the_workers(mail_app, admin, world, smtp_server):
-    admin.post("/runs", data={"month": MONTH, "scope": "all", "start": "1"})
+    confirmed(admin, "/runs", {"month": MONTH, "scope": "all", "start": "1"})
     smtp_server.wait_for(3)
     with mail_app.app_context():
         me = workers.Consumer("worker-1", 4242, "thread", 2, True, utcnow())

@@ -9,6 +9,7 @@ from tests.helpers.apps import rows_of
 from tests.helpers.apps import with_session
 from tests.helpers.factories import MONTH
 from tests.helpers.web import bearer
+from tests.helpers.web import confirmed
 from tests.helpers.web import htmx
 from tests.helpers.web import text_of
 from webapp.core import launch
@@ -146,7 +147,7 @@ def test_the_dry_run_shows_the_subject_and_intro_escaped_and_the_start_uses_them
     assert 'value="&lt;b&gt;Bold&lt;/b&gt; news &amp; more"' in html
     assert count_of(mail_app, ReportRun) == 0 and smtp_server.messages == []
 
-    started = admin.post("/runs", data={**form, "start": "1"})
+    started = confirmed(admin, "/runs", {**form, "start": "1"})
     assert started.status_code == 303
     smtp_server.wait_for(3)
     assert subjects(smtp_server) == [subject] * 3
@@ -209,9 +210,10 @@ def test_the_preview_of_a_queued_report_shows_its_runs_subject(mail_app, admin, 
 
 
 def test_a_resend_from_the_run_page_keeps_the_runs_wording(mail_app, admin, world, smtp_server):
-    admin.post(
+    confirmed(
+        admin,
         "/runs",
-        data={"month": MONTH, "scope": "all", "subject": SUBJECT, "intro": "Hi", "start": "1"},
+        {"month": MONTH, "scope": "all", "subject": SUBJECT, "intro": "Hi", "start": "1"},
     )
     smtp_server.wait_for(3)
     uid = world["learner_ids"][0]

@@ -15,6 +15,7 @@ from tests.helpers.factories import MONTH
 from tests.helpers.factories import make_user
 from tests.helpers.smtp import FaultPlan
 from tests.helpers.web import bearer
+from tests.helpers.web import confirmed
 from tests.helpers.web import htmx
 from tests.helpers.web import text_of
 from webapp.core import launch
@@ -230,7 +231,7 @@ def test_resend_and_retry_of_a_hard_bounce_mail_nothing_until_the_entry_is_lifte
 ):
     priya = world["learner_ids"][0]
     smtp_server.plan = FaultPlan(rcpt={world["emails"][0]: "550 5.1.1 No such user"})
-    admin.post("/runs", data={"month": MONTH, "scope": "all", "start": "1"})
+    confirmed(admin, "/runs", {"month": MONTH, "scope": "all", "start": "1"})
     smtp_server.wait_for(2)
     smtp_server.plan = FaultPlan()
     delivery_id = with_session(
@@ -242,7 +243,7 @@ def test_resend_and_retry_of_a_hard_bounce_mail_nothing_until_the_entry_is_lifte
     page = admin.post(f"/deliveries/{delivery_id}/resend")
     assert page.status_code == 409 and "Back to the run" in text_of(page)
     # Retry failed takes the delivery back, and the lane skips it with the reason.
-    htmx(admin, "POST", "/runs/1/retry-failed")
+    confirmed(admin, "/runs/1/retry-failed", headers={"HX-Request": "true"})
     with mail_app.app_context():
         delivery = get_session().get(Delivery, delivery_id)
         assert delivery.state == "skipped" and "hard bounce" in delivery.reason

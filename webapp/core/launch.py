@@ -77,6 +77,9 @@ class Plan:
     # Why learners are skipped, counted: the suppression list's reasons by kind, without
     # each learner's date, so a long list makes three lines, not one a day.
     tally: Counter = field(default_factory=Counter)
+    # The skipped learners' addresses, by id, for the dry run's CSV (the lists keep their
+    # shape: the API serializes them as they are).
+    skipped_emails: dict[int, str | None] = field(default_factory=dict)
 
 
 def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
@@ -140,6 +143,7 @@ def plan(
         )
         if reason:
             result.skipped.append((uid, name, reason))
+            result.skipped_emails[uid] = email
             result.tally[suppression.kind_words(suppressed) if reason == words else reason] += 1
         else:
             result.to_send.append((uid, name, email))
@@ -248,18 +252,10 @@ def _write_deliveries(session: Session, run: ReportRun, the_plan: Plan, mail_fro
     deliveries.retake(session, run.id, str(month), retaken)
 
 
-def start_one(
-    session: Session,
-    month: Month,
-    user_id: int,
-    *,
-    actor: Actor = SYSTEM_ACTOR,
-    mail_from: str,
-    subject: str | None = None,
-    intro: str | None = None,
-) -> ReportRun:
-    """A run for one learner: generates and mails their report, resending if sent already
-    (which the audit trail records as a resend, anything else as a start)."""
+def mailable_learner(session: Session, user_id: int) -> User:
+    """The learner a one-learner run would mail, checked as start_one checks them (so a
+    confirmation is never asked for a report that would be refused): LearnerNotFound,
+    NoEmailAddress or LearnerSuppressed say why not."""
     user = session.get(User, user_id)
     if user is None or user.role != Role.LEARNER:
         raise LearnerNotFound(f"No learner with id {user_id}.")
@@ -272,6 +268,22 @@ def start_one(
             f"{user.display_name} is on the suppression list ({suppression.words_of(entry)}): "
             "no report is mailed to them until an admin lifts the entry on the Suppression page."
         )
+    return user
+
+
+def start_one(
+    session: Session,
+    month: Month,
+    user_id: int,
+    *,
+    actor: Actor = SYSTEM_ACTOR,
+    mail_from: str,
+    subject: str | None = None,
+    intro: str | None = None,
+) -> ReportRun:
+    """A run for one learner: generates and mails their report, resending if sent already
+    (which the audit trail records as a resend, anything else as a start)."""
+    user = mailable_learner(session, user_id)
     run = _new_run(
         month, RunScope.USER, actor, user_id=user_id, total=1, subject=subject, intro=intro
     )

@@ -2,6 +2,7 @@
 
 from flask import Blueprint
 from flask import redirect
+from flask import request
 from flask import url_for
 
 from webapp.core import accounts
@@ -13,6 +14,7 @@ from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.states import DeliveryState
 from webapp.web.access import require_staff
+from webapp.web.confirm import before_start
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
 from webapp.web.htmx import is_htmx
@@ -59,8 +61,9 @@ def run_rows(recent: list[ReportRun]) -> list[dict]:
 
 def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
     if form is None:
-        form = StartRunForm(formdata=None)
-        form.month.data = str(Month.last_full())
+        # A confirmation's "Go back" link fills the form in again from its query.
+        form = StartRunForm(formdata=request.args or None)
+        form.month.data = form.month.data or str(Month.last_full())
     rows = run_rows(progress.recent_runs(db_session, limit=RECENT_RUNS))
     # The subject box shows the default for the month picked (the last full one until a
     # valid month was posted); without JavaScript it cannot follow the month as it changes.
@@ -134,6 +137,8 @@ def start():
         plan_view = _plan_view(plan, form.wording)
         return _start_response(form, 200, plan=plan_view, plan_learner=learner)
     try:
+        if (question := before_start(form, month, learner)) is not None:
+            return question  # asked first; the answer posts the same form, confirmed
         if learner is None:
             run = launch_all(month, form.wording)
         else:

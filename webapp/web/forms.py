@@ -103,6 +103,13 @@ class ActionForm(FlaskForm):
     next = HiddenField()
 
 
+class ConfirmForm(ActionForm):
+    """An action that asks first (webapp/web/confirm.py): `confirmed` carries the answer,
+    bound to the facts the question showed; without it the action only asks."""
+
+    confirmed = HiddenField()
+
+
 class SendForm(ActionForm):
     """Send (or resend) one learner's report for a month."""
 
@@ -145,6 +152,10 @@ class StartRunForm(FlaskForm):
     )
     dry_run = SubmitField("Dry run: who would be mailed")
     start = SubmitField("Start run")
+    # The answer to the question a start asks first (webapp/web/confirm.py), and the count a
+    # dry run's "Send these N" showed, to say so when the plan has changed since.
+    confirmed = HiddenField()
+    expected = HiddenField()
     wording = letters.RunWording()
 
     def validate_month(self, field):

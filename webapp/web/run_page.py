@@ -25,11 +25,14 @@ from webapp.web.access import back_to
 from webapp.web.access import require_staff
 from webapp.web.access import safe_next
 from webapp.web.actor import current_actor
+from webapp.web.confirm import before_cancel
+from webapp.web.confirm import before_retry
 from webapp.web.errors import conflict_response
 from webapp.web.errors import error_page
 from webapp.web.errors import found_or_404
 from webapp.web.errors import refusal_response
 from webapp.web.forms import ActionForm
+from webapp.web.forms import ConfirmForm
 from webapp.web.htmx import is_htmx
 from webapp.web.inputs import MAX_PAGE
 from webapp.web.inputs import query_number
@@ -137,11 +140,14 @@ def progress_fragment(run_id: int):
     return response
 
 
-def _action(run_id: int, do) -> object:
+def _action(run_id: int, do, ask=None) -> object:
     run = run_or_404(run_id)
-    form = ActionForm()
+    form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400, "The form could not be read; reload the page and try again.")
+    # A mass action asks first (webapp/web/confirm.py): only its answer acts.
+    if ask is not None and (question := ask(run, form.confirmed.data)) is not None:
+        return question
     try:
         notice = do(run)
     except actions.RunStateError as exc:
@@ -203,7 +209,7 @@ def _ring_again(run: ReportRun) -> None:
 @bp.post("/runs/<int:run_id>/cancel")
 def cancel(run_id: int):
     """Stop sending: what is sent stays sent, nothing is repeated; the rest is cancelled."""
-    return _action(run_id, _cancel)
+    return _action(run_id, _cancel, before_cancel)
 
 
 @bp.post("/runs/<int:run_id>/pause")
@@ -221,7 +227,7 @@ def resume(run_id: int):
 @bp.post("/runs/<int:run_id>/retry-failed")
 def retry_failed(run_id: int):
     """Give every failed report of the run another try."""
-    return _action(run_id, _retry)
+    return _action(run_id, _retry, before_retry)
 
 
 @bp.post("/deliveries/<int:delivery_id>/resend")
