@@ -104,6 +104,7 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
 
     smtp_server.plan = FaultPlan()
     page.get_by_role("button", name="Retry failed (1)").click()
+    page.get_by_role("button", name="Send 1 report again").click()
     wait_for_state(page, "done")
     expect(failed).to_contain_text("0")
     expect(page.locator("#run-progress .count", has_text="Sent")).to_contain_text("5")
@@ -121,6 +122,7 @@ def test_cancel_a_running_run_stops_sending(page: Page, make_stack, smtp_server,
     eventually(lambda: len(smtp_server.messages) >= 2, timeout=15)
     shot(page, "20-run-going")
     page.get_by_role("button", name="Cancel run").click()
+    page.get_by_role("button", name="Cancel run #1").click()
     wait_for_state(page, "cancelled")
     expect(page.locator("#run-progress .notice")).to_contain_text("Run cancelled")
     shot(page, "21-run-cancelled")

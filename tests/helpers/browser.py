@@ -2,6 +2,7 @@
 and screenshots for looking at (never for asserting)."""
 
 import os
+import re
 from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
@@ -22,10 +23,15 @@ def sign_in(page: Page, stack: Stack, email: str = ADMIN_EMAIL, password: str = 
     page.get_by_role("button", name="Sign in").click()
 
 
+# The button of a start's question: "Send 5 reports" (webapp/web/confirm.py).
+SEND_REPORTS = re.compile(r"^Send [\d,]+ reports?$")
+
+
 def start_run(page: Page, month: str = MONTH) -> None:
-    """Start an all-learner run from the overview and land on its page."""
+    """Start an all-learner run from the overview, answer its question, land on its page."""
     page.get_by_label("Month").fill(month)
     page.get_by_role("button", name="Start run").click()
+    page.locator("#confirm-panel").get_by_role("button", name=SEND_REPORTS).click()
     page.wait_for_url("**/runs/*")
 
 

@@ -303,6 +303,7 @@ def test_cancel_of_a_run_paused_since_the_question_is_asked_again(mail_app, admi
     run_id = open_run(mail_app)
     question = htmx(admin, "POST", f"/runs/{run_id}/cancel")
     assert question.get_data(as_text=True).lstrip().startswith('<section id="confirm-panel"')
+    assert "3 reports not yet sent will not be sent; none has gone out yet." in text_of(question)
     with_session(mail_app, lambda s: actions.pause(s, s.get(ReportRun, run_id)))
     again = htmx(admin, "POST", f"/runs/{run_id}/cancel", data=answer_of(question))
     assert again.status_code == 409 and "Something changed since you were asked" in text_of(again)

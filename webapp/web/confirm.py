@@ -282,16 +282,17 @@ def before_cancel(run: ReportRun, confirmed: str | None):
     waiting, sending = counts[DeliveryState.PENDING], counts[DeliveryState.SENDING]
     sent = counts[DeliveryState.SENT]
     active = run.state in RUN_ACTIVE
-    lines = [
-        f"{counted(waiting, 'report')} not yet sent will not be sent; "
-        f"{sent:,} already sent {'stays' if sent == 1 else 'stay'} sent."
-    ]
+    if sent:
+        kept = f"{sent:,} already sent {'stays' if sent == 1 else 'stay'} sent."
+    else:
+        kept = "none has gone out yet."
+    lines = [f"{counted(waiting, 'report')} not yet sent will not be sent; {kept}"]
     if sending:
         lines.append(f"{counted(sending, 'report')} being handed to the mail server now finish.")
     if active:
         # Counts move while a run sends: the answer is bound to "a run that is sending", not
         # to numbers that are stale a second later.
-        lines.append("Sending goes on while you decide: these are the numbers as you asked.")
+        lines.append("Sending goes on while you decide: these are the numbers from when you asked.")
     month = Month.parse(run.month, allow_future=True)
     lines.append(f"To send the rest later, start a new run for {month.label}.")
     facts = ("cancel", run.id, "sending" if active else f"paused:{waiting}")
