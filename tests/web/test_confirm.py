@@ -152,6 +152,7 @@ def test_nothing_to_send_asks_nothing_and_offers_only_the_way_back(mail_app, adm
     response = admin.post("/runs", data=START)
     words = text_of(response)
     assert "Nothing to send for December 2024" in words
+    assert "No learner would be mailed: all 4 learners are skipped. No run is started." in words
     assert "Report for December 2024 already sent (3 learners)" in words
     assert 'name="confirmed"' not in response.get_data(as_text=True)
     assert "Go back" in words and runs_count(mail_app) == 1

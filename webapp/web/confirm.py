@@ -28,6 +28,7 @@ from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
+from webapp.core.states import RunScope
 from webapp.core.states import RunState
 from webapp.web.filters import localtime
 from webapp.web.forms import StartRunForm
@@ -164,10 +165,8 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
         for reason, count in plan.tally.most_common()
     )
     if not n:
-        lines = (
-            f"No learner would be mailed: all {counted(skipped, 'learner')} are skipped, "
-            "for the reasons below. No run is started.",
-        )
+        everyone = "the one learner is" if skipped == 1 else f"all {skipped:,} learners are"
+        lines = (f"No learner would be mailed: {everyone} skipped. No run is started.",)
         return Question(
             title=f"Nothing to send for {month.label}",
             facts=facts,
@@ -177,13 +176,12 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
             listed=reasons,
             **common,
         )
+    mailed = f"{counted(n, 'learner')} {'gets' if n == 1 else 'get'} their report for "
+    mailed += f"{month.label} by email"
+    if skipped:
+        mailed += f"; {counted(skipped, 'learner')} {'is' if skipped == 1 else 'are'} skipped"
     lines = [
-        f"{counted(n, 'learner')} get their report for {month.label} by email"
-        + (
-            f"; {counted(skipped, 'learner')} {'is' if skipped == 1 else 'are'} skipped."
-            if skipped
-            else "."
-        ),
+        mailed + ".",
         "Sending starts as soon as you confirm; the run's page lets you pause or cancel it.",
     ]
     if note:
@@ -311,7 +309,7 @@ def before_cancel(run: ReportRun, confirmed: str | None):
 
 
 def _scope_words(run: ReportRun) -> str:
-    return "all learners" if run.user_id is None else "one learner"
+    return "all learners" if run.scope == RunScope.ALL else "one learner"
 
 
 def before_retry(run: ReportRun, confirmed: str | None):
