@@ -219,7 +219,7 @@ def test_deliveries_are_paginated_and_filtered_by_state(mail_app, admin):
 
     failed = htmx(admin, "GET", f"/runs/{run_id}?state=failed")
     fragment = failed.get_data(as_text=True)
-    assert fragment.lstrip().startswith('<section id="deliveries"')
+    assert fragment.lstrip().startswith('<div id="deliveries"')
     assert fragment.count('<tr id="delivery-') == 12
     assert "mailbox unavailable (550 5.1.1 no such user)" in fragment
     assert "12 reports failed" in text_of(failed)

@@ -1,5 +1,7 @@
 """The run page: live progress (htmx polling that stops by itself), deliveries, actions."""
 
+from datetime import datetime
+
 from flask import Blueprint
 from flask import abort
 from flask import flash
@@ -22,10 +24,12 @@ from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
+from webapp.core.states import DeliveryState
 from webapp.web.access import back_to
 from webapp.web.access import require_staff
 from webapp.web.access import safe_next
 from webapp.web.actor import current_actor
+from webapp.web.csv_export import csv_response
 from webapp.web.errors import conflict_response
 from webapp.web.errors import error_page
 from webapp.web.errors import found_or_404
@@ -68,28 +72,44 @@ def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
     }
 
 
-def _filters() -> tuple[str, int]:
+def _filters() -> tuple[str, str, int]:
+    """The list's state (unknown ones mean all), search text and page, from the query string;
+    a search that cannot be looked for is a 400 in words."""
     state = request.args.get("state", "")
     state = state if state in DELIVERY_STATES else ""
-    return state, query_number("page", 1, 1, MAX_PAGE)
+    try:
+        text = run_listing.search_text(request.args.get("q"))
+    except run_listing.SearchTextError as exc:
+        abort(400, str(exc))
+    return state, text, query_number("page", 1, 1, MAX_PAGE)
 
 
 def deliveries_context(
-    run: ReportRun, state: str, page: int, snap: progress.Snapshot | None = None
+    run: ReportRun, state: str, text: str, page: int, snap: progress.Snapshot | None = None
 ) -> dict:
-    """One page of the run's deliveries, filtered by state; the totals from snap if given."""
-    found = run_listing.deliveries_of(db_session, run.id, state, page, PER_PAGE, snap)
-    page = found.number
+    """One page of the run's deliveries by state and search, with the counts for the chips;
+    the counts from snap when it is exact."""
+    found = run_listing.deliveries_of(db_session, run.id, state, text, page, PER_PAGE, snap)
+    page = found.page.number
     return {
         "run": run,
-        "rows": found.rows,
+        "rows": found.page.rows,
         "state": state,
+        "q": text,
+        "max_search": run_listing.MAX_SEARCH,
         "states": DELIVERY_STATES,
+        "counts": found.counts,
+        "all_count": found.all,
         "page": page,
-        "pages": found.pages,
-        "total": found.total,
+        "pages": found.page.pages,
+        "total": found.page.total,
         "row_form": ActionForm(formdata=None),
-        "here": url_for("run_page.show", run_id=run.id, state=state or None, page=page),
+        "here": url_for(
+            "run_page.show", run_id=run.id, state=state or None, q=text or None, page=page
+        ),
+        "export_url": url_for(
+            "run_page.export", run_id=run.id, state=state or None, q=text or None
+        ),
     }
 
 
@@ -98,9 +118,9 @@ def _people(run: ReportRun) -> dict:
 
 
 def _page(run: ReportRun, status: int = 200, **progress_extra):
-    state, page = _filters()
+    state, text, page = _filters()
     context = progress_context(run, **progress_extra)
-    context |= deliveries_context(run, state, page, context["snap"])
+    context |= deliveries_context(run, state, text, page, context["snap"])
     month = Month.parse(run.month, allow_future=True)
     subject = letters.subject_for(month, run.subject)
     body = render_template("run_page/show.html", people=_people(run), subject=subject, **context)
@@ -109,17 +129,61 @@ def _page(run: ReportRun, status: int = 200, **progress_extra):
 
 @bp.get("/runs/<int:run_id>")
 def show(run_id: int):
-    """The run page; htmx asks for the deliveries component alone (filters, pages)."""
+    """The run page; htmx asks for the list of deliveries alone (filters, search, pages)."""
     run = run_or_404(run_id)
     if is_htmx():
-        state, page = _filters()
-        response = make_response(
-            render_template("run_page/_deliveries.html", **deliveries_context(run, state, page))
-        )
+        state, text, page = _filters()
+        context = deliveries_context(run, state, text, page)
+        response = make_response(render_template("run_page/_delivery_list.html", **context))
     else:
         response = _page(run)
     response.vary.add("HX-Request")
     return response
+
+
+# The columns of a run's CSV export, in order (see _export_cells).
+EXPORT_HEADER = (
+    "Learner id",
+    "Name",
+    "Email",
+    "State",
+    "Reason or last error",
+    "SMTP code",
+    "Send attempts",
+    "Sent at (UTC)",
+    "Message-ID",
+)
+
+
+def _utc(value: datetime | None) -> str | None:
+    # The ledger keeps naive UTC; the file says so, as ISO 8601 with Z.
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _export_cells(row) -> tuple:
+    why = row.last_error or (row.reason if row.state != DeliveryState.SENT else None)
+    name = row.full_name or row.username
+    return (
+        row.user_id,
+        name,
+        row.email,
+        row.state,
+        why,
+        row.smtp_code,
+        row.attempts,
+        _utc(row.sent_at),
+        row.message_id,
+    )
+
+
+@bp.get("/runs/<int:run_id>/deliveries.csv")
+def export(run_id: int):
+    """The run's deliveries as a CSV download: all of them, or the list's state and search."""
+    run = run_or_404(run_id)
+    state, text, _page_number = _filters()
+    rows = run_listing.export_rows(db_session, run.id, state, text)
+    cells = (_export_cells(row) for row in rows)
+    return csv_response(f"run-{run.id}-deliveries.csv", EXPORT_HEADER, cells)
 
 
 @bp.get("/runs/<int:run_id>/progress")
