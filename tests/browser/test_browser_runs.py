@@ -94,7 +94,7 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
     wait_for_state(page, "done")
     failed = page.locator("#run-progress .count", has_text="Failed")
     expect(failed).to_contain_text("1")
-    page.get_by_role("link", name="Failed", exact=True).click()
+    page.get_by_role("link", name="Failed 1", exact=True).click()
     row = page.locator("#deliveries tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Lena Fischer")
