@@ -332,6 +332,10 @@ def _last_error(db: Connection, delivery_id: int) -> str:
     return db.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id)) or ""
 
 
+def _attempts_word(n: int) -> str:
+    return "attempt" if n == 1 else "attempts"
+
+
 def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> float | None:
     """Back to pending with exponential backoff, or failed after the last attempt."""
     attempts = db.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
@@ -341,9 +345,10 @@ def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> 
             delivery_id,
             DeliveryState.FAILED,
             smtp_code=exc.code,
-            last_error=f"gave up after {attempts} attempts: {exc.reason}",
+            # "send attempts": on a quiz product's pages, "attempts" alone are a learner's.
+            last_error=f"gave up after {attempts} send {_attempts_word(attempts)}: {exc.reason}",
         )
-        log.warning("failed: gave up after %d attempts: %s", attempts, exc.reason)
+        log.warning("failed: gave up after %d send attempts: %s", attempts, exc.reason)
         return None
     delay = settings.RETRY_BASE_SECONDS * (2 ** (attempts - 1))
     deliveries.record_outcome(
