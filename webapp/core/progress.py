@@ -16,12 +16,14 @@ from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import SendRecord
 from webapp.core.models import User
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
@@ -168,14 +170,18 @@ def _key(task_id: str) -> str:
 
 
 def _learner_lines(session: Session, run_id: int):
-    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches."""
-    rows = session.execute(
-        select(
-            Delivery.user_id, User.username, Delivery.state, Delivery.last_error, Delivery.reason
+    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches: its
+    deliveries, and how those that moved to another run since had ended in this one."""
+    lines = union_all(
+        *(
+            select(t.user_id, t.state, t.last_error, t.reason).where(t.run_id == run_id)
+            for t in (Delivery, SendRecord)
         )
-        .join(User, User.id == Delivery.user_id)
-        .where(Delivery.run_id == run_id)
-        .order_by(Delivery.user_id)
+    ).subquery()
+    rows = session.execute(
+        select(lines.c.user_id, User.username, lines.c.state, lines.c.last_error, lines.c.reason)
+        .join(User, User.id == lines.c.user_id)
+        .order_by(lines.c.user_id)
         .execution_options(yield_per=2000)
     )
     for uid, username, state, error, reason in rows:
