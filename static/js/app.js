@@ -91,4 +91,42 @@
       }
     );
   });
+
+  // An email's frame as tall as the email, so the page scrolls once and the frame never does.
+  // The frame may be read (sandbox allow-same-origin) but runs nothing (no allow-scripts).
+  function fitFrame(frame) {
+    var doc = null;
+    try {
+      doc = frame.contentDocument;
+    } catch (e) {
+      doc = null;
+    }
+    // Not readable, or still the blank page before the email arrives: keep the CSS height.
+    if (!doc || !doc.documentElement || doc.URL === "about:blank" || doc.readyState !== "complete") return;
+    frame.classList.add("is-fitted");
+    // Measured at no height, so a frame taller than its email shrinks back to it.
+    frame.style.height = "0px";
+    var borders = frame.offsetHeight - frame.clientHeight;
+    frame.style.height = doc.documentElement.scrollHeight + borders + "px";
+  }
+  function fitFrames(root) {
+    root.querySelectorAll("iframe.email-frame").forEach(fitFrame);
+  }
+  document.addEventListener(
+    "load",
+    function (event) {
+      if (event.target.matches && event.target.matches("iframe.email-frame")) fitFrame(event.target);
+    },
+    true
+  );
+  document.addEventListener("DOMContentLoaded", function () {
+    fitFrames(document);
+  });
+  var refit = 0;
+  window.addEventListener("resize", function () {
+    cancelAnimationFrame(refit);
+    refit = requestAnimationFrame(function () {
+      fitFrames(document);
+    });
+  });
 })();
