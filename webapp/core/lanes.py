@@ -43,6 +43,7 @@ from webapp.core.report.data import Report
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 from webapp.core.states import SuppressionReason
+from webapp.core.words import plural
 from webapp.infra import failpoints
 from webapp.infra import logs
 from webapp.infra.ratelimit import RateLimitTimeout
@@ -308,7 +309,9 @@ class Lane:
         threshold = self.ctx.settings.CIRCUIT_BREAKER_FAILURES
         if runs.note_failure(db, self.run_id, threshold):
             last_error = _last_error(db, delivery_id)
-            self._pause(db, f"{threshold} sends failed in a row; last error: {last_error}")
+            self._pause(
+                db, f"{plural(threshold, 'send')} failed in a row; last error: {last_error}"
+            )
             outcome.stopped = RunState.PAUSED
 
     def _pause(self, db: Connection, reason: str) -> None:
@@ -332,10 +335,6 @@ def _last_error(db: Connection, delivery_id: int) -> str:
     return db.scalar(select(Delivery.last_error).where(Delivery.id == delivery_id)) or ""
 
 
-def _attempts_word(n: int) -> str:
-    return "attempt" if n == 1 else "attempts"
-
-
 def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> float | None:
     """Back to pending with exponential backoff, or failed after the last attempt."""
     attempts = db.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
@@ -346,7 +345,7 @@ def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> 
             DeliveryState.FAILED,
             smtp_code=exc.code,
             # "send attempts": on a quiz product's pages, "attempts" alone are a learner's.
-            last_error=f"gave up after {attempts} send {_attempts_word(attempts)}: {exc.reason}",
+            last_error=f"gave up after {plural(attempts, 'send attempt')}: {exc.reason}",
         )
         log.warning("failed: gave up after %d send attempts: %s", attempts, exc.reason)
         return None

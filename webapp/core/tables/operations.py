@@ -9,7 +9,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-from webapp.core.models.base import Base
+from webapp.core.tables.base import Base
 
 
 class SmtpSlot(Base):

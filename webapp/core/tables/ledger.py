@@ -17,12 +17,12 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from webapp.core.clock import utcnow
-from webapp.core.models.base import Base
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryKind
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.core.tables.base import Base
 
 # The partial unique index below names the open states in SQL.
 _OPEN_IN_SQL = ", ".join(f"'{state}'" for state in RUN_OPEN)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from webapp.core.clock import utcnow
-from webapp.core.models.base import Base
 from webapp.core.states import SuppressionReason
+from webapp.core.tables.base import Base
 
 
 class ApiToken(Base):

@@ -16,9 +16,9 @@ from sqlalchemy.orm import mapped_column
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
-from webapp.core.models.base import Base
 from webapp.core.states import STAFF_ROLES
 from webapp.core.states import Role
+from webapp.core.tables.base import Base
 
 # OWASP's floor for scrypt; werkzeug's default work factor is below it.
 PASSWORD_METHOD = "scrypt:131072:8:1"
