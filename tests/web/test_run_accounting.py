@@ -109,6 +109,19 @@ def test_a_paused_card_keeps_refreshing_until_its_report_in_flight_has_landed(ma
     assert "2 sent — 2 of 200 decided" in page
 
 
+def test_a_cancelled_card_asks_again_until_its_report_in_flight_lands(mail_app, admin):
+    run_id, _ = run_with(mail_app, RunState.CANCELLED, sent=1, sending=1, cancelled=8)
+    assert 'hx-trigger="every 1s"' in card(admin, run_id).get_data(as_text=True)
+    with mail_app.app_context():
+        s = get_session()
+        s.execute(update(Delivery).where(Delivery.state == "sending").values(state="sent"))
+        s.commit()
+        runs.freeze_counts(s, run_id)
+    final = card(admin, run_id, seen="9:cancelled")
+    assert "hx-trigger" not in final.get_data(as_text=True)
+    assert "2 sent, 8 cancelled — 10 of 10 decided" in text_of(final)
+
+
 def test_a_run_where_nothing_was_attempted_says_so(mail_app, admin):
     run_id, _ = run_with(mail_app, RunState.CANCELLED, skipped=3, cancelled=5)
     words = text_of(card(admin, run_id))

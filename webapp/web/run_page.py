@@ -71,11 +71,11 @@ def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
 
 
 def poll_every(snap: progress.Snapshot) -> str | None:
-    """How often the card asks again: every second while reports are going out (a paused
-    run's report in flight still finishes), every few seconds while paused (an operator
-    elsewhere, or the API, may resume it), and never once the run has closed: its final
-    markup carries no trigger."""
-    if snap.state in RUN_ACTIVE or (snap.state == RunState.PAUSED and snap.in_flight):
+    """How often the card asks again: every second while reports are going out (a report
+    in flight when the run was paused or cancelled still lands), every few seconds while
+    paused (an operator elsewhere, or the API, may resume it), and never once the run has
+    closed with nothing in flight: its final markup carries no trigger."""
+    if snap.state in RUN_ACTIVE or snap.in_flight:
         return "1s"
     if snap.state == RunState.PAUSED:
         return PAUSED_POLL
