@@ -23,7 +23,7 @@ from webapp.core.audit import AuditAction
 from webapp.core.audit import record
 from webapp.core.audit import run_target
 from webapp.core.clock import utcnow
-from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import moves
 from webapp.core.mail.mime import address_problem
 from webapp.core.mail.mime import mail_domain
 from webapp.core.models import Delivery
@@ -245,7 +245,7 @@ def _write_deliveries(session: Session, run: ReportRun, the_plan: Plan, mail_fro
     if new_rows:
         session.execute(insert(Delivery), new_rows)
     retaken = [uid for uid, _n, _e in the_plan.to_send if uid in existing]
-    deliveries.retake(session, run.id, str(month), retaken)
+    moves.retake(session, run.id, str(month), retaken)
 
 
 def start_one(
@@ -299,7 +299,7 @@ def start_one(
         except IntegrityError:
             session.rollback()
             raise _in_flight(session, month, user_id) from None
-    elif not deliveries.take_for_resend(
+    elif not moves.take_for_resend(
         session,
         delivery,
         run.id,

@@ -16,15 +16,15 @@ from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import SendRecord
 from webapp.core.models import User
-from webapp.core.paging import Page
-from webapp.core.paging import page_of
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
 from webapp.core.states import RUN_OPEN
@@ -170,14 +170,18 @@ def _key(task_id: str) -> str:
 
 
 def _learner_lines(session: Session, run_id: int):
-    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches."""
-    rows = session.execute(
-        select(
-            Delivery.user_id, User.username, Delivery.state, Delivery.last_error, Delivery.reason
+    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches: its
+    deliveries, and how those that moved to another run since had ended in this one."""
+    lines = union_all(
+        *(
+            select(t.user_id, t.state, t.last_error, t.reason).where(t.run_id == run_id)
+            for t in (Delivery, SendRecord)
         )
-        .join(User, User.id == Delivery.user_id)
-        .where(Delivery.run_id == run_id)
-        .order_by(Delivery.user_id)
+    ).subquery()
+    rows = session.execute(
+        select(lines.c.user_id, User.username, lines.c.state, lines.c.last_error, lines.c.reason)
+        .join(User, User.id == lines.c.user_id)
+        .order_by(lines.c.user_id)
         .execution_options(yield_per=2000)
     )
     for uid, username, state, error, reason in rows:
@@ -270,60 +274,6 @@ def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=Fal
     if snap is None or snap.state != run.state:
         snap = publish(store, session, run)
     return snap
-
-
-# What the run page lists of each delivery: the ledger row and who it is for.
-_DELIVERY_ROW = (
-    Delivery.id,
-    Delivery.user_id,
-    Delivery.month,
-    Delivery.run_id,
-    Delivery.state,
-    Delivery.attempts,
-    Delivery.reason,
-    Delivery.last_error,
-    Delivery.smtp_code,
-    Delivery.sent_at,
-    Delivery.next_attempt_at,
-    User.full_name,
-    User.username,
-    User.email,
-)
-
-
-def _delivery_rows():
-    return select(*_DELIVERY_ROW).join(User, User.id == Delivery.user_id)
-
-
-def deliveries_of(
-    session: Session,
-    run_id: int,
-    state: str,
-    number: int,
-    per_page: int,
-    snap: Snapshot | None = None,
-) -> Page:
-    """One page of a run's deliveries, in the state given ("" for all): two indexed queries,
-    or one when the run's snapshot gives the total.
-
-    A snapshot's counts are exact once the run has closed; while it runs, only its total is
-    (a run's deliveries are fixed when it starts), as states move between two snapshots.
-    """
-    query = _delivery_rows().where(Delivery.run_id == run_id)
-    if state:
-        query = query.where(Delivery.state == state)
-    total = None
-    if snap is not None and snap.run_id == run_id:
-        if not state:
-            total = snap.total
-        elif not snap.is_open:
-            total = snap.counts.get(state, 0)
-    return page_of(session, query.order_by(Delivery.id), number, per_page, total=total)
-
-
-def delivery_row(session: Session, delivery_id: int):
-    """One delivery as the run page lists it."""
-    return session.execute(_delivery_rows().where(Delivery.id == delivery_id)).one()
 
 
 def run_by_task_id(session: Session, task_id: str) -> ReportRun | None:

@@ -9,6 +9,7 @@ from flask import url_for
 
 from webapp.core import launch
 from webapp.core import learners
+from webapp.core import send_history
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.web.access import back_to
@@ -65,13 +66,15 @@ def suggest():
 
 @bp.get("/<int:user_id>")
 def show(user_id: int):
-    """One learner: their months with the delivery state, Preview and Send / Resend."""
+    """One learner: their months with the delivery state, Preview and Send / Resend, and
+    every send of their reports."""
     user = learner_or_404(user_id)
     return render(
         "learners/show.html",
         "learners/_months.html",
         learner=user,
         rows=learners.months_of(db_session, user),
+        sends=send_history.sends_of(db_session, user.id),
         form=SendForm(formdata=None),
         max_month=str(Month.current()),
         here=current_path(),
@@ -107,6 +110,13 @@ def send(user_id: int):
             notice=notice,
             here=here,
         )
-        return body
+        # The new send is listed at once, in its own section swapped out of band.
+        sends = render_template(
+            "learners/_sends.html",
+            learner=user,
+            sends=send_history.sends_of(db_session, user.id),
+            oob=True,
+        )
+        return body + sends
     flash(notice, "success")
     return back_to(here)

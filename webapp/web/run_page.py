@@ -14,6 +14,7 @@ from webapp.core import actions
 from webapp.core import launch
 from webapp.core import letters
 from webapp.core import progress
+from webapp.core import run_listing
 from webapp.core import workers
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
@@ -77,7 +78,7 @@ def deliveries_context(
     run: ReportRun, state: str, page: int, snap: progress.Snapshot | None = None
 ) -> dict:
     """One page of the run's deliveries, filtered by state; the totals from snap if given."""
-    found = progress.deliveries_of(db_session, run.id, state, page, PER_PAGE, snap)
+    found = run_listing.deliveries_of(db_session, run.id, state, page, PER_PAGE, snap)
     page = found.number
     return {
         "run": run,
@@ -251,7 +252,7 @@ def resend(delivery_id: int):
     ring(run)
     notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
     if is_htmx():
-        row = progress.delivery_row(db_session, delivery_id)
+        row = run_listing.delivery_row(db_session, delivery_id)
         return render_template(
             "run_page/_delivery_row.html",
             row=row,
