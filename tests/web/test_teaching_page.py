@@ -89,6 +89,9 @@ def test_bad_requests_are_a_400_page_in_words(teacher, query, words):
     response = teacher.get(f"/teaching?{query}")
     assert response.status_code == 400
     assert words in text_of(response)
+    if "page=" not in query:  # the way on: the last finished month
+        assert f"Show {Month.last_full().label}" in text_of(response)
+        assert 'href="/teaching"' in response.get_data(as_text=True)
 
 
 def test_the_quizzes_download(teacher):

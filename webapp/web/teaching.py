@@ -1,24 +1,25 @@
 """Teaching: a teacher's view of one month (how the class did, who improved, who made no
 attempt), and its quizzes and learners as CSV."""
 
-import csv
-import io
-from collections.abc import Iterable
-from collections.abc import Iterator
-from collections.abc import Sequence
+from typing import NoReturn
 
 from flask import Blueprint
 from flask import Response
+from flask import abort
 from flask import request
-from flask import stream_with_context
-from werkzeug.exceptions import BadRequest
+from flask import url_for
 
 from webapp.core import teaching_export
 from webapp.core import teaching_store
 from webapp.core.months import Month
 from webapp.core.months import MonthError
+from webapp.core.teaching import ClassMonth
 from webapp.core.teaching import absent
+from webapp.web import charts
 from webapp.web.access import require_staff
+from webapp.web.chart_parts import Series
+from webapp.web.csv_export import csv_response
+from webapp.web.errors import error_page
 from webapp.web.htmx import render
 from webapp.web.inputs import MAX_PAGE
 from webapp.web.inputs import query_number
@@ -32,6 +33,12 @@ ABSENT_PER_PAGE = 25
 TABLES = ("quizzes", "learners")
 
 
+def _refuse(title: str, message: str) -> NoReturn:
+    """Stop with a 400 page in words that leads to the last finished month."""
+    link, text = url_for("teaching.index"), f"Show {Month.last_full().label}"
+    abort(error_page(400, title, message, link_url=link, link_text=text))
+
+
 def _month() -> Month:
     """The month asked for (the last finished one when none is), or a 400 in words."""
     text = request.args.get("month", "").strip()
@@ -40,13 +47,15 @@ def _month() -> Month:
     try:
         month = Month.parse(text, allow_future=True)
     except MonthError:
-        raise BadRequest(
-            f"“{text[:40]}” is not a month: pick one as YYYY-MM, for example {Month.last_full()}."
-        ) from None
+        _refuse(
+            "Not a month",
+            f"“{text[:40]}” is not a month: pick one as YYYY-MM, for example {Month.last_full()}.",
+        )
     if month > Month.current():
-        raise BadRequest(
+        _refuse(
+            "Not begun yet",
             f"{month.label} has not begun: there are no attempts to show yet. "
-            f"Pick {Month.current().label} or an earlier month."
+            f"Pick {Month.current().label} or an earlier month.",
         )
     return month
 
@@ -59,7 +68,7 @@ def index():
     if wanted == "csv":
         return _download(month)
     if wanted != "html":
-        raise BadRequest("format must be html or csv.")
+        _refuse("Unknown format", "format must be html or csv.")
     page = query_number("page", 1, 1, MAX_PAGE)
     kept = teaching_store.for_month(db_session, store(), month)
     view = kept.view
@@ -75,14 +84,43 @@ def index():
         following=month.next() if month < current else None,
         max_month=str(current),
         absent=absent(db_session, view, page, ABSENT_PER_PAGE),
-        largest_bin=max((b.learners for b in view.distribution), default=0),
+        **_charts(view),
     )
+
+
+def _charts(view: ClassMonth) -> dict:
+    """The pictures of the page; its tables say the same numbers."""
+    label = view.month.label
+    subjects = charts.bars(
+        "subject-averages",
+        f"Class average by subject, {label}",
+        [s.name for s in view.subjects],
+        [s.average_percent for s in view.subjects],
+        series=Series("average", "Class average"),
+        suffix="%",
+        decimals=1,
+        summary="; ".join(f"{s.name} {s.average_percent:.1f}%" for s in view.subjects),
+        label_heading="Subject",
+        value_heading="Class average",
+    )
+    bins = view.distribution
+    spread = charts.histogram(
+        "score-distribution",
+        f"Learners by monthly average, {label}",
+        [b.low for b in bins] + [100],
+        [b.learners for b in bins],
+        series=Series("learners", "Learners"),
+        suffix="%",
+        summary="; ".join(f"{b.label}: {b.learners} learners" for b in bins),
+        label_heading="Average",
+    )
+    return {"subject_chart": subjects, "distribution_chart": spread}
 
 
 def _download(month: Month) -> Response:
     table = request.args.get("table", "")
     if table not in TABLES:
-        raise BadRequest("table must be quizzes or learners.")
+        _refuse("Unknown table", "table must be quizzes or learners.")
     if table == "quizzes":
         view = teaching_store.for_month(db_session, store(), month).view
         return csv_response(
@@ -93,42 +131,3 @@ def _download(month: Month) -> Response:
         teaching_export.LEARNER_HEADER,
         teaching_export.learner_rows(db_session, month),
     )
-
-
-# --- CSV ------------------------------------------------------------------------------------
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Excel reads UTF-8 as the local code page unless the file starts with the byte order mark.
-BOM = "\ufeff"
-
-
-def safe_cell(value) -> str | int | float:
-    """A cell as text a spreadsheet shows, never a formula it runs: numbers as they are, text
-    that starts like a formula behind an apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _lines(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([safe_cell(name) for name in header])
-    yield BOM + buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([safe_cell(value) for value in row])
-        yield buffer.getvalue()
-
-
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence]) -> Response:
-    """A UTF-8 CSV attachment streamed from rows (read inside the request), never cached."""
-    response = Response(stream_with_context(_lines(header, rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # The learners' table names learners and their addresses: no cache keeps it.
-    response.headers["Cache-Control"] = "no-store"
-    return response
