@@ -237,8 +237,17 @@ def per_learner(month: Month):
     )
 
 
-def _distribution(session: Session, learners) -> tuple[list[Bin], int]:
+def _distribution(session: Session, month: Month) -> tuple[list[Bin], int]:
     """The bins of the learners' averages this month, and how many learners had attempts."""
+    learners = (
+        select(
+            func.sum(Score.total_scored).label("correct"),
+            func.sum(Score.total_questions).label("questions"),
+        )
+        .where(in_month(month), _of_learners())
+        .group_by(Score.user_id)
+        .subquery("this_month")
+    )
     # In whole numbers, so that no average lands in the wrong bin by a rounding error: 10 ×
     # correct ÷ questions, rounded down; 100 % (or more, from an odd row of the platform) is
     # the last bin, and no questions at all count as 0 %, as the learner's report says.
@@ -247,11 +256,7 @@ def _distribution(session: Session, learners) -> tuple[list[Bin], int]:
         (learners.c.correct >= learners.c.questions, BINS - 1),
         else_=(learners.c.correct * BINS) // learners.c.questions,
     ).label("bin")
-    counts = dict(
-        session.connection()
-        .execute(select(bin_of, func.count()).where(learners.c.attempts > 0).group_by(bin_of))
-        .all()
-    )
+    counts = dict(session.connection().execute(select(bin_of, func.count()).group_by(bin_of)).all())
     bins = [
         Bin(
             low=n * BIN_WIDTH,
@@ -335,7 +340,7 @@ def class_month(session: Session, month: Month) -> ClassMonth:
     the class size (about a second at 10,000 learners; teaching_store keeps the result)."""
     quizzes = _quizzes(session, month)
     learners = per_learner(month)
-    distribution, active = _distribution(session, learners)
+    distribution, active = _distribution(session, month)
     attempts = sum(q.attempts for q in quizzes)
     absent_ids = _absent_ids(session, month)
     return ClassMonth(
