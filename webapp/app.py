@@ -17,6 +17,7 @@ from webapp.web import audit
 from webapp.web import auth
 from webapp.web import dashboard
 from webapp.web import errors
+from webapp.web import favicon
 from webapp.web import filters
 from webapp.web import health
 from webapp.web import inputs
@@ -56,6 +57,7 @@ BLUEPRINTS = (
     unsubscribe,
     health,
     metrics,
+    favicon,
 )
 
 

@@ -252,7 +252,7 @@ def test_cancel_stops_the_run_and_the_fragment_stops_polling(mail_app, admin, sm
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'data-state="cancelled"' in html and "hx-trigger" not in html
-    assert "Run cancelled: 3 report(s) will not be sent." in text_of(response)
+    assert "Run cancelled: 3 reports will not be sent." in text_of(response)
     states = with_session(
         mail_app, lambda s: set(s.scalars(select(Delivery.state).where(Delivery.run_id == run_id)))
     )
@@ -303,7 +303,7 @@ def test_retry_failed_sends_the_failed_report_once_fixed(mail_app, admin, smtp_s
 
     smtp_server.plan = FaultPlan()
     response = htmx(admin, "POST", "/runs/1/retry-failed")
-    assert "Retrying 1 failed report(s)." in text_of(response)
+    assert "Retrying 1 failed report." in text_of(response)
     messages = smtp_server.wait_for(3)
     assert [m.rcpt_tos for m in messages].count([bad]) == 1
     assert with_session(mail_app, lambda s: s.get(ReportRun, 1).state) == "done"

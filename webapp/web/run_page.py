@@ -22,6 +22,7 @@ from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
+from webapp.core.words import plural
 from webapp.web.access import back_to
 from webapp.web.access import require_staff
 from webapp.web.access import safe_next
@@ -175,7 +176,7 @@ def _action(run_id: int, do) -> object:
 
 def _cancel(run: ReportRun) -> str:
     n = actions.cancel(db_session, run, current_actor())
-    return f"Run cancelled: {n:,} report(s) will not be sent. Reports already sent stay sent."
+    return f"Run cancelled: {plural(n, 'report')} will not be sent. Reports already sent stay sent."
 
 
 def _pause(run: ReportRun) -> str:
@@ -194,7 +195,7 @@ def _retry(run: ReportRun) -> str:
     if n == 0:
         return "No failed reports to retry."
     ring(run)
-    return f"Retrying {n:,} failed report(s)."
+    return f"Retrying {plural(n, 'failed report')}."
 
 
 def _ring_again(run: ReportRun) -> None:

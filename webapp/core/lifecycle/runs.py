@@ -32,6 +32,7 @@ from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
+from webapp.core.words import plural
 
 ADMIN_PAUSE = "paused by an admin"
 # Read when a claim is refused: prepared, like the ledger's per-message statements.
@@ -112,7 +113,7 @@ def cancel(session: Session, run_id: int, actor: Actor | None = None) -> int | N
         session.rollback()
         return None
     count = deliveries.cancel_pending(session, run_id)
-    _note(session, actor, AuditAction.RUN_CANCELLED, run_id, f"{count:,} report(s) not sent")
+    _note(session, actor, AuditAction.RUN_CANCELLED, run_id, f"{plural(count, 'report')} not sent")
     session.commit()
     freeze_counts(session, run_id)
     return count

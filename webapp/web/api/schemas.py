@@ -18,11 +18,13 @@ TEXT = {"type": "string"}
 FLAG = {"type": "boolean"}
 MONTH = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "examples": ["2024-12"]}
 TASK_ID = {"type": "string", "format": "uuid"}
-# Times are UTC, written without an offset as the original design did (so not RFC 3339).
+# Times are UTC and say so with a Z (RFC 3339), so no client reads them in its own zone.
 UTC_TIME = {
     "type": "string",
-    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?$",
-    "description": "UTC, ISO 8601 without an offset.",
+    "format": "date-time",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?Z$",
+    "description": "UTC, ISO 8601 with the Z zone designator.",
+    "examples": ["2024-12-31T23:59:58Z"],
 }
 SEED_STATE = {"enum": sorted(set(SEED_STATES.values()))}
 RUN_STATE = {"enum": [state.value for state in RunState]}

@@ -25,6 +25,7 @@ from webapp.core.months import MonthError
 from webapp.core.report.builder import build_report
 from webapp.core.states import Role
 from webapp.core.tokens import user_for_token
+from webapp.core.words import plural
 from webapp.web import inputs
 from webapp.web.access import SAFE_METHODS
 from webapp.web.api import serializers
@@ -147,7 +148,7 @@ def generate_all_monthly_reports():
     except launch.RunConflict as exc:
         return _conflict(exc)
     ring(run)
-    message = f"Reports for {month.label} started: {run.total} learner(s) to mail."
+    message = f"Reports for {month.label} started: {plural(run.total, 'learner')} to mail."
     return jsonify(serializers.started_json(run, message, total=run.total)), 202
 
 
@@ -202,7 +203,7 @@ def report_summary():
     reserved, scheduled = enqueue.waiting()
     return jsonify(
         {
-            "message": f"{len(items)} recent run(s).",
+            "message": f"{plural(len(items), 'recent run')}.",
             "runs": items,
             "active_tasks": progress.open_runs_count(db_session),
             "reserved_tasks": reserved,
