@@ -29,6 +29,7 @@ from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
 from webapp.web import suppression
+from webapp.web import teaching
 from webapp.web import unsubscribe
 from webapp.web import users
 from webapp.web import workers
@@ -52,6 +53,7 @@ BLUEPRINTS = (
     audit,
     workers,
     suppression,
+    teaching,
     unsubscribe,
     health,
     metrics,

@@ -51,9 +51,9 @@ def test_dry_run_then_the_bar_reaches_100_and_the_poll_stops(page: Page, make_st
     start_run(page)
     wait_for_state(page, "done")
     bar = page.locator("#run-bar")
-    expect(bar).to_have_attribute("value", "45")
-    expect(bar).to_have_attribute("max", "45")
-    expect(page.locator("#progress-text")).to_have_text("45 of 45 finished (100 %)")
+    expect(bar).to_have_attribute("aria-valuenow", "45")
+    expect(bar).to_have_attribute("aria-valuemax", "45")
+    expect(page.locator("#progress-text")).to_have_text("45 sent — 45 of 45 decided")
     assert polls, "the page never polled while the run was going"
     after_final = len(polls)
     stays_true(

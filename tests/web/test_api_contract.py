@@ -82,6 +82,9 @@ TASK_STATUS = {
     "status": "str",
     "counts": COUNTS,
     "pause_reason": "null",
+    "attempted": "int",
+    "rate_sent_per_second": "float",
+    "eta_seconds": "null",
     "result": {
         "message": "str",
         "summary": {

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
+from webapp.core import tally
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
@@ -27,8 +28,10 @@ from webapp.core.models import SendRecord
 from webapp.core.models import User
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
+from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryState
+from webapp.core.states import RunState
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,11 @@ class LearnerOutcome:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A run's state and counts at one moment, with its rate and the time left."""
+    """A run's state and counts at one moment, with its rate and the time left.
+
+    rate_per_second counts sends only (webapp/core/tally.py); success_rate is 0.0 when
+    nothing was attempted, as the API always said, where success_percent is None.
+    """
 
     task_id: str
     run_id: int
@@ -96,6 +103,22 @@ class Snapshot:
     def failed(self) -> int:
         return self.counts[DeliveryState.FAILED]
 
+    @property
+    def attempted(self) -> int:
+        return tally.attempted(self.counts)
+
+    @property
+    def in_flight(self) -> int:
+        return tally.in_flight(self.counts)
+
+    @property
+    def success_percent(self) -> float | None:
+        return tally.success_percent(self.counts)
+
+    @property
+    def parts(self) -> list[tally.BarPart]:
+        return tally.bar_parts(self.counts, self.total)
+
     def to_store(self) -> dict:
         """The snapshot as the JSON kept in the store."""
         return dataclasses.asdict(self)
@@ -116,19 +139,24 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def snapshot_of(run: ReportRun, counts: dict[str, int]) -> Snapshot:
-    """The snapshot for a run and its counts: state, counts, rate and time left."""
+    """The snapshot for a run and its counts: state, counts, rate and time left.
+
+    The rate is of sends only: reports skipped or cancelled took no time to decide, and
+    counted as throughput they made a run cancelled after 2 of 200 look fast and nearly
+    done. A paused run is given no time left: nothing moves until someone resumes it.
+    """
     total = sum(counts.values())
     done = sum(counts[s] for s in DELIVERY_FINISHED)
+    attempted = tally.attempted(counts)
     now = utcnow()
     rate = None
     eta_seconds = None
-    if run.started_at and done:
+    if run.started_at and attempted:
         elapsed = max(((run.finished_at or now) - run.started_at).total_seconds(), 0.001)
-        rate = round(done / elapsed, 2)
-        if run.is_open and rate > 0:
-            eta_seconds = round((total - done) / rate)
-    sent, failed = counts[DeliveryState.SENT], counts[DeliveryState.FAILED]
-    attempted = sent + failed + counts[DeliveryState.UNKNOWN]
+        rate = round(attempted / elapsed, 2)
+        if run.state in RUN_ACTIVE and rate > 0:
+            eta_seconds = round(tally.still_open(counts) / rate)
+    sent = counts[DeliveryState.SENT]
     return Snapshot(
         task_id=run.task_id,
         run_id=run.id,
@@ -265,7 +293,11 @@ def forget(store: SnapshotStore, task_id: str) -> None:
 def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=False) -> Snapshot:
     """What the progress views show: the workers' snapshot while the run is open; once it has
     closed, the counts frozen on the run, or with `exact` the ledger's (one indexed GROUP BY:
-    a report in flight when the run was cancelled may have finished since)."""
+    a report in flight when the run was cancelled may have finished since). With `exact`, a
+    paused run's counts come from the ledger too: its reports in flight finish after the
+    pause was published, and the deliveries listed under the card already say so."""
+    if exact and run.state == RunState.PAUSED:
+        return snapshot_of(run, ledger_counts(session, run.id))
     if not run.is_open:
         if exact:
             return snapshot_of(run, ledger_counts(session, run.id))

@@ -11,7 +11,6 @@ from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
-from webapp.core.states import DeliveryState
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
@@ -41,15 +40,14 @@ def run_rows(recent: list[ReportRun]) -> list[dict]:
     rows = []
     for run in recent:
         snap = progress.current(store(), db_session, run)
-        counts = snap.counts
-        sent = counts[DeliveryState.SENT]
-        attempted = sent + counts[DeliveryState.FAILED] + counts[DeliveryState.UNKNOWN]
         rows.append(
             {
                 "run": run,
                 "snap": snap,
-                "counts": counts,
-                "success_rate": (100 * sent / attempted) if attempted else None,
+                "counts": snap.counts,
+                # Over what was attempted only: None when nothing was (the row says so).
+                "success_rate": snap.success_percent,
+                "attempted": snap.attempted,
                 "started_by": people.get(run.started_by_id),
                 "learner": people.get(run.user_id),
             }

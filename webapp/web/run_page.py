@@ -25,6 +25,7 @@ from webapp.core.months import Month
 from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
+from webapp.core.states import RunState
 from webapp.core.words import plural
 from webapp.web.access import back_to
 from webapp.web.access import require_staff
@@ -48,6 +49,8 @@ bp = Blueprint("run_page", __name__)
 bp.before_request(require_staff)
 
 PER_PAGE = 50
+# A paused run with nothing in flight changes only when someone resumes or cancels it.
+PAUSED_POLL = "5s"
 
 
 def run_or_404(run_id: int) -> ReportRun:
@@ -56,7 +59,7 @@ def run_or_404(run_id: int) -> ReportRun:
 
 
 def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
-    """What the progress component needs; only a queued or running run polls."""
+    """What the progress component needs, and how often it polls (None: it does not)."""
     snap = progress.current(store(), db_session, run, exact=True)
     return {
         "run": run,
@@ -64,13 +67,24 @@ def progress_context(run: ReportRun, notice: str = "", error: str = "") -> dict:
         # Said instead of waiting silently: a queued or running run and no live consumer.
         "no_worker": run.state in RUN_ACTIVE and not workers.any_alive(db_session),
         "silent_seconds": int(workers.SILENT_AFTER.total_seconds()),
-        # Only a queued or running run polls: its final markup carries no trigger.
-        "polling": run.state in RUN_ACTIVE,
+        "poll_every": poll_every(snap),
         "seen": f"{snap.done}:{snap.state}",
         "action_form": ActionForm(formdata=None),
         "notice": notice,
         "error": error,
     }
+
+
+def poll_every(snap: progress.Snapshot) -> str | None:
+    """How often the card asks again: every second while reports are going out (a report
+    in flight when the run was paused or cancelled still lands), every few seconds while
+    paused (an operator elsewhere, or the API, may resume it), and never once the run has
+    closed with nothing in flight: its final markup carries no trigger."""
+    if snap.state in RUN_ACTIVE or snap.in_flight:
+        return "1s"
+    if snap.state == RunState.PAUSED:
+        return PAUSED_POLL
+    return None
 
 
 def _filters() -> tuple[str, str, int]:

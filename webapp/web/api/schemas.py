@@ -107,6 +107,25 @@ SCHEMAS = {
         status=TEXT,
         counts=record(**dict.fromkeys(DELIVERY_STATE_NAMES, COUNT)),
         pause_reason=maybe(TEXT),
+        attempted={
+            **COUNT,
+            "description": "Reports a send was tried for: sent, failed or unknown.",
+        },
+        rate_sent_per_second=maybe(
+            {
+                **NUMBER,
+                "minimum": 0,
+                "description": "Attempted reports per second since the run started; "
+                "skipped and cancelled ones are not counted. Null before the first send.",
+            }
+        ),
+        eta_seconds=maybe(
+            {
+                **COUNT,
+                "description": "About how long the open reports take at that rate; "
+                "null while paused, once closed, or before the first send.",
+            }
+        ),
         result=maybe(
             record(
                 message=TEXT,

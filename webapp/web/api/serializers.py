@@ -204,6 +204,11 @@ def task_status_json(task_id: str, snap: Snapshot) -> dict:
         "status": status_words(snap),
         "counts": dict(counts),
         "pause_reason": snap.pause_reason,
+        # Added fields: sent, failed and unknown (what a send was tried for), and the rate
+        # and time left of those sends alone (skipped and cancelled reports are no throughput).
+        "attempted": snap.attempted,
+        "rate_sent_per_second": snap.rate_per_second,
+        "eta_seconds": snap.eta_seconds,
         "result": result,
     }
 
