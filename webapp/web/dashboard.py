@@ -11,6 +11,7 @@ from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
@@ -96,6 +97,7 @@ def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
         "skipped_count": len(plan.skipped),
         "reasons": plan.tally.most_common(),
         "limit": PLAN_LIST_LIMIT,
+        "warnings": plan.warnings(),
     }
 
 
@@ -138,6 +140,12 @@ def start():
             run = launch_one(month, learner.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
+    except MonthNotOver as exc:
+        form.month.errors.append(str(exc))
+        return _start_response(form, 422)
+    except launch.NothingToSend as exc:
+        # Not a mistake in the form: the month is complete, and no run was written.
+        return _start_response(form, 200, nothing_to_send=exc.message)
     except (launch.NoEmailAddress, launch.LearnerSuppressed) as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)
