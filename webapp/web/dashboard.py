@@ -7,6 +7,7 @@ from flask import url_for
 from webapp.core import accounts
 from webapp.core import launch
 from webapp.core import letters
+from webapp.core import month_standing
 from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
@@ -70,6 +71,8 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         "rows": rows,
         "any_open": any(row["run"].is_open for row in rows),
         "max_month": str(Month.current()),
+        # The page's own section: htmx swaps only the start form or the runs table.
+        "standing": [] if is_htmx() else month_standing.recent(db_session),
         **extra,
     }
 
