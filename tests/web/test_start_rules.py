@@ -130,7 +130,7 @@ def test_the_overview_shows_each_months_standing(mail_app, admin, smtp_server):
     page = text_of(admin.get("/"))
     assert f"{last.label}: 3 of 3 delivered, 0 failed" in page
     # The runs table polls alone: the standing is not recomputed for it.
-    assert "Months at a glance" not in text_of(htmx(admin, "GET", "/"))
+    assert "Reports at a glance" not in text_of(htmx(admin, "GET", "/"))
 
 
 # --- API ------------------------------------------------------------------------------------
