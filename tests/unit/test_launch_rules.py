@@ -21,6 +21,7 @@ from webapp.core.audit import Actor
 from webapp.core.models import AuditEntry
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.months import MonthNotOver
 from webapp.core.schedule import due_month
@@ -152,6 +153,10 @@ def test_a_dry_run_of_a_month_without_attempts_warns(session):
         "2 skipped: no attempts in March 2024 (empty reports are skipped).",
     ]
     assert launch.plan(session, DEC).warnings() == []
+    one = launch.plan(session, march, user_id=session.scalar(select(func.min(User.id))))
+    assert one.warnings() == [
+        "This learner has no attempt in March 2024: the report would say there was no activity."
+    ]
 
 
 def test_a_dry_run_of_the_current_month_is_a_preview_that_says_so(session):

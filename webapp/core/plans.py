@@ -69,12 +69,13 @@ class Plan:
                 "so that no learner gets a partial report."
             )
         if self.learners and not self.active:
-            outcome = (
-                "empty reports are skipped, so nobody would be mailed"
-                if self.skip_empty
-                else "every report would say there was no activity"
-            )
-            notes.append(f"No learner has an attempt in {label}: {outcome}.")
+            one = self.learners == 1  # a dry run for one learner
+            if self.skip_empty:
+                outcome = "empty reports are skipped, so nobody would be mailed"
+            else:
+                outcome = f"{'the' if one else 'every'} report would say there was no activity"
+            who = "This learner has no attempt" if one else "No learner has an attempt"
+            notes.append(f"{who} in {label}: {outcome}.")
         if self.month.is_over and not self.to_send:
             notes.append(self.nothing_to_send())
         return notes
