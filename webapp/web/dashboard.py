@@ -7,10 +7,12 @@ from flask import url_for
 from webapp.core import accounts
 from webapp.core import launch
 from webapp.core import letters
+from webapp.core import month_standing
 from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
@@ -69,6 +71,8 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         "rows": rows,
         "any_open": any(row["run"].is_open for row in rows),
         "max_month": str(Month.current()),
+        # The page's own section: htmx swaps only the start form or the runs table.
+        "standing": [] if is_htmx() else month_standing.recent(db_session),
         **extra,
     }
 
@@ -96,6 +100,7 @@ def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
         "skipped_count": len(plan.skipped),
         "reasons": plan.tally.most_common(),
         "limit": PLAN_LIST_LIMIT,
+        "warnings": plan.warnings(),
     }
 
 
@@ -138,6 +143,12 @@ def start():
             run = launch_one(month, learner.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
+    except MonthNotOver as exc:
+        form.month.errors.append(str(exc))
+        return _start_response(form, 422)
+    except launch.NothingToSend as exc:
+        # Not a mistake in the form: the month is complete, and no run was written.
+        return _start_response(form, 200, nothing_to_send=exc.message)
     except (launch.NoEmailAddress, launch.LearnerSuppressed) as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)

@@ -12,6 +12,7 @@ from webapp.core import learners
 from webapp.core import send_history
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
 from webapp.web.access import back_to
 from webapp.web.access import current_path
 from webapp.web.access import require_staff
@@ -93,7 +94,7 @@ def send(user_id: int):
         run = launch_one(form.month_value, user.id)
     except launch.RunConflict as exc:
         return conflict_response(exc)
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, MonthNotOver) as exc:
         abort(400, str(exc))
     except launch.LearnerSuppressed as exc:
         return refusal_response(409, "Not sent", str(exc), here, f"Back to {user.display_name}")

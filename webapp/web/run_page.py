@@ -22,6 +22,7 @@ from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
 from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
@@ -323,7 +324,7 @@ def resend(delivery_id: int):
         return conflict_response(exc)
     except launch.LearnerNotFound as exc:
         abort(404, str(exc))
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, MonthNotOver) as exc:
         abort(400, str(exc))
     except launch.LearnerSuppressed as exc:
         back = url_for("run_page.show", run_id=old_run_id)

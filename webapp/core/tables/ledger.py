@@ -85,6 +85,8 @@ class Delivery(Base):
         UniqueConstraint("user_id", "month", "kind", name="uq_delivery_user_month_kind"),
         Index("ix_delivery_run_state", "run_id", "state"),
         Index("ix_delivery_state_lease", "state", "lease_until"),
+        # Each month's reports by state, counted from the index alone (month_standing.py).
+        Index("ix_delivery_kind_month_state", "kind", "month", "state"),
         # The rows that still hold their mailed copy, oldest first: what retention removes
         # (webapp/core/retention.py), found without reading the rest of the ledger.
         Index(

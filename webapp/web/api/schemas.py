@@ -96,6 +96,17 @@ SCHEMAS = {
         month_year=MONTH,
         to_send=many(record(user_id=INT, name=TEXT, email=TEXT)),
         skipped=many(record(user_id=INT, name=TEXT, reason=TEXT)),
+        warnings=many(TEXT),
+    ),
+    "NothingToSend": record(
+        "No run was written: every learner already has the month's report or is skipped "
+        "(the message says how many of each). total is 0 and task_id null: there is nothing "
+        "to poll.",
+        message=TEXT,
+        task_id={"type": "null"},
+        total={"const": 0},
+        month_year=MONTH,
+        status={"const": SEED_STATES[RunState.DONE]},
     ),
     "TaskStatus": record(
         "A run in the original Celery design's terms; result once it is finished.",

@@ -140,11 +140,25 @@ def started_json(run: ReportRun, message: str, **extra) -> dict:
 
 
 def plan_json(plan: Plan) -> dict:
-    """A dry run: who would be mailed, and who skipped and why."""
+    """A dry run: who would be mailed, and who skipped and why; warnings in words (the
+    month is not over, nobody has an attempt, nothing to send), empty when there are none."""
     return {
         "month_year": str(plan.month),
         "to_send": [{"user_id": u, "name": n, "email": e} for u, n, e in plan.to_send],
         "skipped": [{"user_id": u, "name": n, "reason": r} for u, n, r in plan.skipped],
+        "warnings": plan.warnings(),
+    }
+
+
+def nothing_to_send_json(plan: Plan) -> dict:
+    """200 to a start that mails nobody: the fields of a start, with total 0 and no task_id,
+    since no run was written; status SUCCESS, as every learner's report is settled."""
+    return {
+        "message": plan.nothing_to_send(),
+        "task_id": None,
+        "total": 0,
+        "month_year": str(plan.month),
+        "status": SEED_STATES[RunState.DONE],
     }
 
 

@@ -22,6 +22,7 @@ from webapp.core import staff
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.months import Month
 from webapp.core.months import MonthError
+from webapp.core.months import MonthNotOver
 from webapp.core.report.builder import build_report
 from webapp.core.states import Role
 from webapp.core.tokens import user_for_token
@@ -147,6 +148,11 @@ def generate_all_monthly_reports():
         run = launch_all(month, wording)
     except launch.RunConflict as exc:
         return _conflict(exc)
+    except MonthNotOver as exc:
+        raise BadRequest(str(exc)) from None
+    except launch.NothingToSend as exc:
+        # 200, not 202: nothing was accepted, and no run exists to poll (task_id is null).
+        return jsonify(serializers.nothing_to_send_json(exc.plan))
     ring(run)
     message = f"Reports for {month.label} started: {plural(run.total, 'learner')} to mail."
     return jsonify(serializers.started_json(run, message, total=run.total)), 202
@@ -163,7 +169,7 @@ def generate_user_report():
         run = launch_one(month, user_id, wording)
     except launch.LearnerNotFound as exc:
         raise NotFound(str(exc)) from None
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, MonthNotOver) as exc:
         raise BadRequest(str(exc)) from None
     except launch.LearnerSuppressed as exc:
         # The learner's state forbids it, not the request's form: a conflict, in words.
