@@ -11,6 +11,7 @@ from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
+from webapp.web import chart_views
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
@@ -69,6 +70,8 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         "rows": rows,
         "any_open": any(row["run"].is_open for row in rows),
         "max_month": str(Month.current()),
+        # Only the whole page shows it: htmx asks again for the runs table alone.
+        "month_chart": None if is_htmx() else chart_views.months_chart(db_session),
         **extra,
     }
 

@@ -24,6 +24,7 @@ from webapp.core.states import DELIVERY_STATES
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import RunState
 from webapp.core.words import plural
+from webapp.web import chart_views
 from webapp.web.access import back_to
 from webapp.web.access import require_staff
 from webapp.web.access import safe_next
@@ -118,6 +119,9 @@ def _page(run: ReportRun, status: int = 200, **progress_extra):
     context |= deliveries_context(run, state, page, context["snap"])
     month = Month.parse(run.month, allow_future=True)
     subject = letters.subject_for(month, run.subject)
+    # A closed run's snapshot was counted from the ledger just now (exact=True): reused.
+    counts = None if run.is_open else context["snap"].counts
+    context["run_charts"] = chart_views.run_page_charts(db_session, run, counts)
     body = render_template("run_page/show.html", people=_people(run), subject=subject, **context)
     return make_response(body, status)
 
