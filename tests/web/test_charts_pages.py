@@ -26,8 +26,8 @@ def figure(html: str, chart_id: str) -> str:
 def table_rows(markup: str) -> dict[str, list[str]]:
     """The chart's table: each row's label and its cells."""
     rows = {}
-    for label, cells in re.findall(r'<tr><th scope="row">(.*?)</th>(.*?)</tr>', markup, re.S):
-        rows[label] = re.findall(r'<td class="num">(.*?)</td>', cells)
+    for label, cells in re.findall(r'<tr><th scope="row"[^>]*>(.*?)</th>(.*?)</tr>', markup, re.S):
+        rows[label] = re.findall(r'<td class="num"[^>]*>(.*?)</td>', cells)
     return rows
 
 
@@ -163,3 +163,30 @@ def test_the_charts_cost_a_fixed_handful_of_statements(mail_app, admin):
     with statements_run(engine) as statements:
         admin.get("/")
     assert len([s for s in statements if "GROUP BY report_run.month" in s]) == 1
+
+
+def test_the_run_charts_are_drawn_again_for_htmx_and_redirect_a_browser(mail_app, admin):
+    start = utcnow() - timedelta(seconds=10)
+    rows = [{"state": "sent", "sent_at": start + timedelta(seconds=2)}, {"state": "pending"}]
+    run = with_session(
+        mail_app, lambda s: ledger_run(s, Month.last_full(), rows, start=start, state="running")
+    )
+    page = admin.get(f"/runs/{run.id}").get_data(as_text=True)
+    # The section asks for itself again whenever the progress component says counts moved.
+    assert 'hx-trigger="deliveries-changed from:body"' in figure_section(page)
+    fragment = htmx(admin, "GET", f"/runs/{run.id}/charts")
+    html = fragment.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="run-charts"') and "<html" not in html
+    assert table_rows(figure(html, "chart-outcomes")) == {
+        "Sent": ["1"],
+        "Not sent yet": ["1"],
+        "Failed": ["0"],
+        "Skipped": ["0"],
+    }
+    plain = admin.get(f"/runs/{run.id}/charts")
+    assert plain.status_code == 302 and plain.headers["Location"] == f"/runs/{run.id}"
+    assert admin.get("/runs/999/charts").status_code == 404
+
+
+def figure_section(html: str) -> str:
+    return re.search(r'<section id="run-charts".*?>', html, re.S).group(0)

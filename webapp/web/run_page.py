@@ -157,6 +157,18 @@ def progress_fragment(run_id: int):
     return response
 
 
+@bp.get("/runs/<int:run_id>/charts")
+def charts_fragment(run_id: int):
+    """The run's charts, drawn again for htmx when its counts move."""
+    run = run_or_404(run_id)
+    if not is_htmx():
+        return redirect(url_for("run_page.show", run_id=run.id))
+    context = {"run": run, "run_charts": chart_views.run_page_charts(db_session, run)}
+    response = make_response(render_template("run_page/_charts.html", **context))
+    response.vary.add("HX-Request")
+    return response
+
+
 def _action(run_id: int, do) -> object:
     run = run_or_404(run_id)
     form = ActionForm()
