@@ -5,6 +5,8 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import event
 from sqlalchemy import update
 
 from tests.helpers.charts import ledger_run
@@ -197,3 +199,38 @@ def test_a_resent_report_counts_once_in_its_month(session):
     session.commit()
     last = chart_data.reports_by_month(session)[-1]
     assert (last.sent, last.failed) == (1, 0)
+
+
+def _plans(session, run) -> list[str]:
+    """SQLite's plan of each statement the run's two charts and the overview's run."""
+    seen = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append((statement, params))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        run_charts.sends_over_time(session, run)
+        run_charts.outcomes(session, run.id)
+        chart_data.reports_by_month(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    raw = session.connection().connection.driver_connection
+    return [
+        " / ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        for sql, params in seen
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's own EXPLAIN
+def test_the_charts_count_from_the_index_never_reading_the_ledgers_rows(session):
+    rows = [{"state": "sent", "sent_at": T0 + timedelta(seconds=1)}, {"state": "failed"}]
+    run = ledger(session, Month.last_full(), rows, end=T0 + timedelta(seconds=5))
+    plans = _plans(session, run)
+    sends, by_state = plans[0], plans[1]
+    assert "COVERING INDEX ix_delivery_run_state_sent" in sends, sends
+    assert "COVERING INDEX ix_delivery_run_state_sent" in by_state, by_state
+    months = next(p for p in plans[3:] if "delivery" in p.lower() or "ix_delivery" in p)
+    assert "COVERING INDEX ix_delivery_run_state_sent" in months, plans
+    assert not any("SCAN delivery" in p for p in plans), plans

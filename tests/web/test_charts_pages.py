@@ -162,7 +162,7 @@ def test_the_charts_cost_a_fixed_handful_of_statements(mail_app, admin):
     assert len(chart_statements) <= 3
     with statements_run(engine) as statements:
         admin.get("/")
-    assert len([s for s in statements if "GROUP BY report_run.month" in s]) == 1
+    assert len([s for s in statements if "GROUP BY delivery.run_id, delivery.state" in s]) == 1
 
 
 def test_the_run_charts_are_drawn_again_for_htmx_and_redirect_a_browser(mail_app, admin):

@@ -48,18 +48,20 @@ def reports_by_month(session: Session, count: int = 12) -> list[MonthReports]:
     """
     current = Month.current()
     months = months_ending(current, count + 1)
-    # Grouped by the run's month (each delivery is of its run's month): the database then
-    # reads the runs of these months and counts their deliveries from the (run, state) index
-    # alone, never the ledger's rows and the mailed copies they hold.
+    # Counted by run, then added up by the run's month (each delivery is of its run's
+    # month): the database counts from the (run, state) index alone, in its order, never
+    # reading the ledger's rows and the mailed copies they hold. Grouped by month in SQL,
+    # SQLite sorted 120,000 entries first (70 ms at 10,000 learners instead of 11).
+    in_months = (ReportRun.month >= str(months[0])) & (ReportRun.month <= str(current))
+    run_months = dict(session.execute(select(ReportRun.id, ReportRun.month).where(in_months)).all())
     rows = session.execute(
-        select(ReportRun.month, Delivery.state, func.count())
-        .join(Delivery, Delivery.run_id == ReportRun.id)
-        .where(ReportRun.month >= str(months[0]), ReportRun.month <= str(current))
-        .group_by(ReportRun.month, Delivery.state)
+        select(Delivery.run_id, Delivery.state, func.count())
+        .where(Delivery.run_id.in_(select(ReportRun.id).where(in_months)))
+        .group_by(Delivery.run_id, Delivery.state)
     ).all()
     counts: dict[str, Counter] = {}
-    for month, state, n in rows:
-        counts.setdefault(month, Counter())[state] += n
+    for run_id, state, n in rows:
+        counts.setdefault(run_months[run_id], Counter())[state] += n
     shown = months[1:] if str(current) in counts else months[:-1]
     return [_standing(m, counts.get(str(m), Counter())) for m in shown]
 
