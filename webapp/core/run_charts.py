@@ -1,6 +1,8 @@
 """The figures a run's charts draw: its sends over time, and its outcomes by class.
 
-Both are counted by the database (GROUP BY), whatever the size of the run. A failure's or a
+Both are counted by the database (GROUP BY), whatever the size of the run, over the run's
+deliveries and the records of those that have since moved on to another run (a resend): the
+run's picture keeps every learner it had, as its counts do. A failure's or a
 skip's class is read from what the ledger keeps of it: the SMTP code, the error and the reason
 the senders write (webapp/core/lanes.py, webapp/core/suppression.py, webapp/core/mail/).
 """
@@ -16,12 +18,14 @@ from sqlalchemy import case
 from sqlalchemy import cast
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import SendRecord
 from webapp.core.states import DeliveryState
 
 # Bucket sizes in seconds, from a tenth of a second (the demo's 200 reports go in under two)
@@ -81,15 +85,14 @@ def sends_over_time(session: Session, run: ReportRun) -> Timeline:
 def _bucketed(session: Session, run_id: int, start: datetime, size: float) -> list[int]:
     # Grouped by the column of a subquery: PostgreSQL would not see that an expression with
     # parameters in the SELECT and the same one in the GROUP BY are one.
-    sent = (
-        select(_bucket_of(session, Delivery.sent_at, start, size).label("bucket"))
-        .where(
-            Delivery.run_id == run_id,
-            Delivery.state == DeliveryState.SENT,
-            Delivery.sent_at >= start,
+    sent = union_all(
+        *(
+            select(_bucket_of(session, t.sent_at, start, size).label("bucket")).where(
+                t.run_id == run_id, t.state == DeliveryState.SENT, t.sent_at >= start
+            )
+            for t in (Delivery, SendRecord)
         )
-        .subquery()
-    )
+    ).subquery()
     rows = session.execute(select(sent.c.bucket, func.count()).group_by(sent.c.bucket)).all()
     found = {int(i): n for i, n in rows}
     counts = [0] * (max(found, default=-1) + 1)
@@ -119,25 +122,33 @@ class Outcome(StrEnum):
     WAITING = "waiting"  # pending or being sent
 
 
-# The words the senders write, as SQL LIKE patterns. A failure settled before any SMTP work
-# keeps its reason (an address build_message refused); one refused by the server has none.
-_FAILED = (
-    (Delivery.reason.is_not(None), Outcome.FAILED_ADDRESS),
-    (
-        Delivery.last_error.like("%the address is on the suppression list now"),
-        Outcome.FAILED_MAILBOX_GONE,
-    ),
-    (and_(Delivery.smtp_code >= 500, Delivery.smtp_code < 600), Outcome.FAILED_REFUSED),
-    (and_(Delivery.smtp_code >= 400, Delivery.smtp_code < 500), Outcome.FAILED_TEMPORARY),
-    (Delivery.last_error.like("gave up after %"), Outcome.FAILED_NO_REPLY),
-)
-_SKIPPED = (
-    (Delivery.reason.like("unsubscribed%"), Outcome.SKIPPED_UNSUBSCRIBED),
-    (Delivery.reason.like("%bounced for good%"), Outcome.SKIPPED_BOUNCED),
-    (Delivery.reason.like("suppressed by an admin%"), Outcome.SKIPPED_ADMIN),
-    (Delivery.reason.like("no attempts in %"), Outcome.SKIPPED_EMPTY),
-    (Delivery.reason == "learner no longer exists", Outcome.SKIPPED_GONE),
-)
+def _kind(t):
+    """What became of a failed or skipped report, from the words the senders write (as SQL
+    LIKE patterns). A failure settled before any SMTP work keeps its reason (an address
+    build_message refused); one refused by the server has none."""
+    failed = (
+        (t.reason.is_not(None), Outcome.FAILED_ADDRESS),
+        (
+            t.last_error.like("%the address is on the suppression list now"),
+            Outcome.FAILED_MAILBOX_GONE,
+        ),
+        (and_(t.smtp_code >= 500, t.smtp_code < 600), Outcome.FAILED_REFUSED),
+        (and_(t.smtp_code >= 400, t.smtp_code < 500), Outcome.FAILED_TEMPORARY),
+        (t.last_error.like("gave up after %"), Outcome.FAILED_NO_REPLY),
+    )
+    skipped = (
+        (t.reason.like("unsubscribed%"), Outcome.SKIPPED_UNSUBSCRIBED),
+        (t.reason.like("%bounced for good%"), Outcome.SKIPPED_BOUNCED),
+        (t.reason.like("suppressed by an admin%"), Outcome.SKIPPED_ADMIN),
+        (t.reason.like("no attempts in %"), Outcome.SKIPPED_EMPTY),
+        (t.reason == "learner no longer exists", Outcome.SKIPPED_GONE),
+    )
+    return case(
+        (t.state == DeliveryState.FAILED, case(*failed, else_=Outcome.FAILED_OTHER.value)),
+        else_=case(*skipped, else_=Outcome.SKIPPED_OTHER.value),
+    )
+
+
 _BY_STATE = {
     DeliveryState.SENT: Outcome.SENT,
     DeliveryState.UNKNOWN: Outcome.UNKNOWN,
@@ -160,21 +171,13 @@ def outcomes(
     if by_state[DeliveryState.FAILED] or by_state[DeliveryState.SKIPPED]:
         # Only the failed and skipped rows are read for their words: sent ones are counted
         # from the (run, state) index above.
-        kind = case(
-            (
-                Delivery.state == DeliveryState.FAILED,
-                case(*_FAILED, else_=Outcome.FAILED_OTHER.value),
-            ),
-            else_=case(*_SKIPPED, else_=Outcome.SKIPPED_OTHER.value),
-        )
-        kinds = (
-            select(kind.label("kind"))
-            .where(
-                Delivery.run_id == run_id,
-                Delivery.state.in_((DeliveryState.FAILED, DeliveryState.SKIPPED)),
+        decided = (DeliveryState.FAILED, DeliveryState.SKIPPED)
+        kinds = union_all(
+            *(
+                select(_kind(t).label("kind")).where(t.run_id == run_id, t.state.in_(decided))
+                for t in (Delivery, SendRecord)
             )
-            .subquery()
-        )
+        ).subquery()
         rows = session.execute(select(kinds.c.kind, func.count()).group_by(kinds.c.kind)).all()
         for outcome, n in rows:
             result[Outcome(outcome)] += n

@@ -13,6 +13,7 @@ from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.run_charts import Outcome
+from webapp.core.words import plural
 from webapp.web import charts
 from webapp.web.charts import Chart
 from webapp.web.charts import Series
@@ -87,7 +88,7 @@ def _sends_chart(run: ReportRun, timeline: run_charts.Timeline) -> Chart:
     labels = [elapsed(s) for s in starts]
     busiest = max(range(len(counts)), key=counts.__getitem__)
     summary = (
-        f"{number(timeline.sent)} reports sent since the run started at "
+        f"{plural(timeline.sent, 'report')} sent since the run started at "
         f"{localtime(timeline.start)}, counted every {elapsed(size)}."
     )
     if timeline.sent:
@@ -201,7 +202,7 @@ def learner_charts(session: Session, learner: User) -> LearnerCharts:
     if active:
         best = max(active, key=lambda f: f.average_percent)
         summary = (
-            f"{name} took {number(sum(quizzes))} quizzes in {len(active)} of the last "
+            f"{name} took {plural(sum(quizzes), 'quiz', 'quizzes')} in {len(active)} of the last "
             f"{LEARNER_MONTHS} months; the best average was {number(best.average_percent, 1)}% "
             f"in {best.month.label}."
         )
