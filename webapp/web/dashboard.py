@@ -13,6 +13,7 @@ from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.months import MonthNotOver
+from webapp.web import chart_views
 from webapp.web.access import require_staff
 from webapp.web.errors import conflict_response
 from webapp.web.forms import StartRunForm
@@ -73,6 +74,8 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         "max_month": str(Month.current()),
         # The page's own section: htmx swaps only the start form or the runs table.
         "standing": [] if is_htmx() else month_standing.recent(db_session),
+        # Only the whole page shows it: htmx asks again for the runs table alone.
+        "month_chart": None if is_htmx() else chart_views.months_chart(db_session),
         **extra,
     }
 

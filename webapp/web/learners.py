@@ -13,6 +13,7 @@ from webapp.core import send_history
 from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.months import MonthNotOver
+from webapp.web import chart_views
 from webapp.web.access import back_to
 from webapp.web.access import current_path
 from webapp.web.access import require_staff
@@ -79,6 +80,7 @@ def show(user_id: int):
         form=SendForm(formdata=None),
         max_month=str(Month.current()),
         here=current_path(),
+        learner_charts=None if is_htmx() else chart_views.learner_charts(db_session, user),
     )
 
 

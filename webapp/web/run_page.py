@@ -28,6 +28,7 @@ from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 from webapp.core.words import plural
+from webapp.web import chart_views
 from webapp.web.access import back_to
 from webapp.web.access import require_staff
 from webapp.web.access import safe_next
@@ -139,6 +140,9 @@ def _page(run: ReportRun, status: int = 200, **progress_extra):
     context |= deliveries_context(run, state, text, page, context["snap"])
     month = Month.parse(run.month, allow_future=True)
     subject = letters.subject_for(month, run.subject)
+    # A closed run's snapshot was counted from the ledger just now (exact=True): reused.
+    counts = None if run.is_open else context["snap"].counts
+    context["run_charts"] = chart_views.run_page_charts(db_session, run, counts)
     body = render_template("run_page/show.html", people=_people(run), subject=subject, **context)
     return make_response(body, status)
 
@@ -214,6 +218,18 @@ def progress_fragment(run_id: int):
     if seen and seen != context["seen"]:
         # Counts moved: the deliveries component listens for this and reloads its page.
         response.headers["HX-Trigger"] = "deliveries-changed"
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/runs/<int:run_id>/charts")
+def charts_fragment(run_id: int):
+    """The run's charts, drawn again for htmx when its counts move."""
+    run = run_or_404(run_id)
+    if not is_htmx():
+        return redirect(url_for("run_page.show", run_id=run.id))
+    context = {"run": run, "run_charts": chart_views.run_page_charts(db_session, run)}
+    response = make_response(render_template("run_page/_charts.html", **context))
     response.vary.add("HX-Request")
     return response
 

@@ -83,7 +83,9 @@ class Delivery(Base):
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("user_id", "month", "kind", name="uq_delivery_user_month_kind"),
-        Index("ix_delivery_run_state", "run_id", "state"),
+        # A run's deliveries by state, and its sends over time (its page's chart) from the
+        # index alone.
+        Index("ix_delivery_run_state_sent", "run_id", "state", "sent_at"),
         Index("ix_delivery_state_lease", "state", "lease_until"),
         # Each month's reports by state, counted from the index alone (month_standing.py).
         Index("ix_delivery_kind_month_state", "kind", "month", "state"),
