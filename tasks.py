@@ -37,6 +37,7 @@ from webapp.core.mail.render import render_report
 from webapp.core.mail.slots import ConnectionSlots
 from webapp.core.mail.smtp_settings import SmtpSettings
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
 from webapp.core.report.builder import build_report
 from webapp.infra import database
 from webapp.infra import failpoints
@@ -193,9 +194,10 @@ def process_all_reports(ctx: Context, month_year: str | None = None, run_id: int
                 mail_from=ctx.settings.MAIL_FROM,
                 skip_empty=ctx.settings.SKIP_EMPTY_REPORTS,
             )
-        except launch.RunConflict as exc:
-            log.info("process_all_reports: %s", exc.message)
-            return {"message": exc.message, "task_id": exc.run.task_id if exc.run else None}
+        except (launch.RunConflict, launch.NothingToSend, MonthNotOver) as exc:
+            log.info("process_all_reports: %s", exc)  # nothing written: a retry is refused too
+            going = getattr(exc, "run", None)
+            return {"message": str(exc), "task_id": going.task_id if going else None}
         run_id = run.id
     chunks = sending.begin_run(ctx, run_id, ctx.settings.REPORT_CHUNK_SIZE)
     enqueue.chunks(run_id, chunks)
@@ -267,24 +269,9 @@ def send_report_email(ctx: Context, user_id: int, month_year: str, html_content:
 @job(retries=0, periodic=crontab(minute="7"))
 def monthly_run(ctx: Context):
     """Start the last full month's run once it is due (MONTHLY_RUN, _DAY, _HOUR)."""
-    settings = ctx.settings
-    if not settings.MONTHLY_RUN:
+    run = schedule.start_due(ctx)
+    if run is None:
         return None
-    month = schedule.due_month(
-        ctx.session, utcnow(), settings.MONTHLY_RUN_DAY, settings.MONTHLY_RUN_HOUR
-    )
-    if month is None:
-        return None
-    try:
-        run = launch.start_all(
-            ctx.session,
-            month,
-            mail_from=settings.MAIL_FROM,
-            skip_empty=settings.SKIP_EMPTY_REPORTS,
-        )
-    except launch.RunConflict:
-        return None
-    log.info("monthly run for %s started: run %s, %d learner(s)", month, run.id, run.total)
     enqueue.run(run)
     return run.task_id
 

@@ -78,7 +78,9 @@ def database_url(request, tmp_path):
         return request.getfixturevalue("postgres_url")
     if chosen == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite3'}"
-    return backends.database(tmp_path)
+    return backends.database(
+        tmp_path, migrated=not request.node.get_closest_marker("empty_database")
+    )
 
 
 @pytest.fixture

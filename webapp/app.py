@@ -17,6 +17,7 @@ from webapp.web import audit
 from webapp.web import auth
 from webapp.web import dashboard
 from webapp.web import errors
+from webapp.web import favicon
 from webapp.web import filters
 from webapp.web import health
 from webapp.web import inputs
@@ -29,6 +30,7 @@ from webapp.web import run_page
 from webapp.web import security
 from webapp.web import services
 from webapp.web import suppression
+from webapp.web import teaching
 from webapp.web import unsubscribe
 from webapp.web import users
 from webapp.web import workers
@@ -52,9 +54,11 @@ BLUEPRINTS = (
     audit,
     workers,
     suppression,
+    teaching,
     unsubscribe,
     health,
     metrics,
+    favicon,
     plan_export,
 )
 

@@ -53,4 +53,80 @@
     var one = document.querySelector('input[name="scope"][value="one"]');
     if (one) one.checked = true;
   });
+
+  // A new API token's fields: selected whole on focus, and a Copy button where the clipboard
+  // can be written (a secure page); without it the buttons stay hidden and people copy by hand.
+  function enableCopy(root) {
+    if (!navigator.clipboard || !window.isSecureContext) return;
+    root.querySelectorAll("button[data-copy][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    enableCopy(document);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    enableCopy(event.detail.elt);
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    var field = document.getElementById(button.dataset.copy);
+    var panel = button.closest(".token-once") || document;
+    var status = panel.querySelector("[data-copy-status]");
+    if (!field) return;
+    var what = button.textContent.replace(/^Copy\s*/, "") || "the text";
+    if (status) status.textContent = ""; // so copying the same thing twice is announced twice
+    navigator.clipboard.writeText(field.value).then(
+      function () {
+        if (status) status.textContent = "Copied " + what + " to the clipboard.";
+      },
+      function () {
+        field.focus();
+        field.select();
+        if (status) status.textContent = "The browser did not allow copying: press Ctrl+C (⌘C) to copy the selected text.";
+      }
+    );
+  });
+
+  // An email's frame as tall as the email, so the page scrolls once and the frame never does.
+  // The frame may be read (sandbox allow-same-origin) but runs nothing (no allow-scripts).
+  function fitFrame(frame) {
+    var doc = null;
+    try {
+      doc = frame.contentDocument;
+    } catch (e) {
+      doc = null;
+    }
+    // Not readable, or still the blank page before the email arrives: keep the CSS height.
+    if (!doc || !doc.documentElement || doc.URL === "about:blank" || doc.readyState !== "complete") return;
+    frame.classList.add("is-fitted");
+    // Measured at no height, so a frame taller than its email shrinks back to it.
+    frame.style.height = "0px";
+    var borders = frame.offsetHeight - frame.clientHeight;
+    frame.style.height = doc.documentElement.scrollHeight + borders + "px";
+  }
+  function fitFrames(root) {
+    root.querySelectorAll("iframe.email-frame").forEach(fitFrame);
+  }
+  document.addEventListener(
+    "load",
+    function (event) {
+      if (event.target.matches && event.target.matches("iframe.email-frame")) fitFrame(event.target);
+    },
+    true
+  );
+  document.addEventListener("DOMContentLoaded", function () {
+    fitFrames(document);
+  });
+  var refit = 0;
+  window.addEventListener("resize", function () {
+    cancelAnimationFrame(refit);
+    refit = requestAnimationFrame(function () {
+      fitFrames(document);
+    });
+  });
 })();

@@ -60,12 +60,12 @@ def test_every_page_is_accessible(page: Page, stack, smtp_server, tmp_path):
     start_run(page)
     wait_for_state(page, "done")
     _check(page, "05-run-done", problems)
-    page.get_by_role("link", name="Failed", exact=True).click()
+    page.get_by_role("link", name="Failed 0", exact=True).click()
     expect(page).to_have_url(stack.url("/runs/1?state=failed"))
     _check(page, "06-run-filtered-empty", problems)
     page.go_back()  # the filter pushed its URL; Back shows the whole list again
     expect(page).to_have_url(stack.url("/runs/1"))
-    expect(page.get_by_role("link", name="All", exact=True)).to_have_attribute(
+    expect(page.get_by_role("link", name="All 5", exact=True)).to_have_attribute(
         "aria-current", "true"
     )
     expect(page.locator("#deliveries tbody tr")).to_have_count(5)

@@ -51,9 +51,9 @@ def test_dry_run_then_the_bar_reaches_100_and_the_poll_stops(page: Page, make_st
     start_run(page)
     wait_for_state(page, "done")
     bar = page.locator("#run-bar")
-    expect(bar).to_have_attribute("value", "45")
-    expect(bar).to_have_attribute("max", "45")
-    expect(page.locator("#progress-text")).to_have_text("45 of 45 finished (100 %)")
+    expect(bar).to_have_attribute("aria-valuenow", "45")
+    expect(bar).to_have_attribute("aria-valuemax", "45")
+    expect(page.locator("#progress-text")).to_have_text("45 sent — 45 of 45 decided")
     assert polls, "the page never polled while the run was going"
     after_final = len(polls)
     stays_true(
@@ -94,7 +94,7 @@ def test_retry_failed_after_a_550_is_fixed(page: Page, stack, smtp_server):
     wait_for_state(page, "done")
     failed = page.locator("#run-progress .count", has_text="Failed")
     expect(failed).to_contain_text("1")
-    page.get_by_role("link", name="Failed", exact=True).click()
+    page.get_by_role("link", name="Failed 1", exact=True).click()
     row = page.locator("#deliveries tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Lena Fischer")

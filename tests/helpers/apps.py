@@ -13,8 +13,9 @@ from webapp.infra import schema
 from webapp.web.services import get_session
 
 
-def make_test_config(tmp_path: Path, **overrides) -> dict:
-    """Settings of a test app on its own database and queue (tests/helpers/backends.py)."""
+def make_test_config(tmp_path: Path, *, migrated: bool = True, **overrides) -> dict:
+    """Settings of a test app on its own database and queue (tests/helpers/backends.py),
+    migrated to the newest schema unless `migrated` is False."""
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
@@ -31,7 +32,7 @@ def make_test_config(tmp_path: Path, **overrides) -> dict:
     }
     config.update(overrides)
     if "DATABASE_URL" not in config:  # made only when needed: on PostgreSQL, a database
-        config["DATABASE_URL"] = backends.database(tmp_path)
+        config["DATABASE_URL"] = backends.database(tmp_path, migrated=migrated)
     return config
 
 
@@ -49,7 +50,7 @@ def close_app(app: Flask) -> None:
 @contextmanager
 def open_app(tmp_path: Path, *, tables: bool = True, **overrides) -> Iterator[Flask]:
     """A test app (with its tables unless tables=False), closed on exit."""
-    app = create_app(make_test_config(tmp_path, **overrides))
+    app = create_app(make_test_config(tmp_path, migrated=tables, **overrides))
     try:
         if tables:
             with app.app_context():

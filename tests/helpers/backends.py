@@ -5,11 +5,18 @@ QUIZ_REPORTS_TEST_BACKEND (`make test` runs the suite once on each).
 Every test gets a database and a queue of its own on the chosen backend, the same for
 every call with its tmp_path, and removed after it: a fresh PostgreSQL database, a Redis
 key prefix (HUEY_NAME) of its own.
+
+A test's database comes migrated to the newest schema, copied from a template migrated once
+a session: running the migrations cost 0.41 s a test on SQLite and 0.23 s on PostgreSQL,
+a copy 0.04 s and 0.09 s. The tests of migrating itself ask for an empty one.
 """
 
+import atexit
 import os
 import re
+import shutil
 import socket
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -44,14 +51,56 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def new_pg_database() -> str:
-    """A fresh PostgreSQL database; drop it with drop_pg_database."""
+def new_pg_database(template: str | None = None) -> str:
+    """A fresh PostgreSQL database, empty or a copy of `template` (a database's name); drop
+    it with drop_pg_database."""
     import psycopg
 
     name = f"qr_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def _migrate(url: str) -> None:
+    from webapp.infra import schema
+    from webapp.infra.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        schema.upgrade(engine)
+    finally:
+        engine.dispose()  # a template must have no connection left when it is copied
+
+
+_template: dict[str, str] = {}
+
+
+def _migrated_template() -> str:
+    """This session's migrated database: a SQLite file's path, or a PostgreSQL database's
+    name; made on first use and removed when the session's process ends."""
+    if CHOSEN not in _template:
+        if on_servers():
+            url = new_pg_database()
+            _migrate(url)
+            atexit.register(drop_pg_database, url)
+            _template[CHOSEN] = url.rsplit("/", 1)[-1]
+        else:
+            folder = tempfile.mkdtemp(prefix="qr-template-")
+            atexit.register(shutil.rmtree, folder, True)
+            path = Path(folder) / "template.sqlite3"
+            _migrate(f"sqlite:///{path}")
+            _template[CHOSEN] = str(path)
+    return _template[CHOSEN]
+
+
+def _sqlite_copy(template: str, path: Path) -> None:
+    from webapp.infra import private
+
+    private.file(str(path))  # 0600, as the product makes its database files
+    with open(template, "rb") as source, open(path, "r+b") as target:
+        shutil.copyfileobj(source, target)
 
 
 def drop_pg_database(url: str) -> None:
@@ -76,14 +125,18 @@ def remove_redis_keys(name: str) -> None:
     client.close()
 
 
-def database(tmp_path: Path) -> str:
-    """The test's database: its SQLite file, or its own PostgreSQL database."""
+def database(tmp_path: Path, *, migrated: bool = True) -> str:
+    """The test's database: its SQLite file, or its own PostgreSQL database; at the newest
+    schema unless `migrated` is False (asked for on the test's first call)."""
     key = str(tmp_path)
     if key not in _databases:
         if on_servers():
-            _databases[key] = new_pg_database()
+            _databases[key] = new_pg_database(_migrated_template() if migrated else None)
         else:
-            _databases[key] = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+            path = tmp_path / "test.sqlite3"
+            if migrated:
+                _sqlite_copy(_migrated_template(), path)
+            _databases[key] = f"sqlite:///{path}"
     return _databases[key]
 
 

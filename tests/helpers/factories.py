@@ -278,6 +278,63 @@ def make_bulk_run(session: Session, n: int, failed_every: int = 0) -> int:
     return run.id
 
 
+# The class world's months: a day in November 2024, and one in December.
+_NOV = datetime(2024, 11, 15, 12)
+_DEC = datetime(2024, 12, 10, 12)
+
+
+def make_class_world(session: Session) -> dict[str, int]:
+    """December 2024 (November for the change), correct of questions:
+
+    Linear equations (Mathematics > Algebra): ana 9/10, ben 6/10, gus 1/10, hal 0/10
+    Quadratics (Mathematics > Algebra): ana 4/4, dee 2/4
+    Lenses (Physics > Optics): ben 0/5, cy 5/5 (at 23:59:59 on the 31st; her 0/5 at midnight
+    is January's)
+    November: ana 5/10, ben 8/10, gus 0/10 on Linear equations; dee 1/4; eve 3/5 on Lenses.
+    fay never tried; the admin's 10/10 in December is no learner's (the admin signs in with
+    ADMIN_EMAIL and PASSWORD). Committed; the learners' ids by username
+    (tests/unit/test_teaching.py works every figure out).
+    """
+    algebra = make_chapter(session, make_subject(session, "Mathematics"), "Algebra")
+    optics = make_chapter(session, make_subject(session, "Physics"), "Optics")
+    linear = make_quiz(session, algebra, "Linear equations")
+    quadratics = make_quiz(session, algebra, "Quadratics")
+    lenses = make_quiz(session, optics, "Lenses")
+    people = {
+        key: make_user(session, full_name=name, username=key)
+        for key, name in [
+            ("ana", "Ana Alves"),
+            ("ben", "Ben Brown"),
+            ("cy", "Cy Chen"),
+            ("dee", "Dee Dunn"),
+            ("eve", "Eve Evans"),
+            ("fay", "Fay Fox"),
+            ("gus", "Gus Gray"),
+            ("hal", "Hal Hill"),
+        ]
+    }
+    for key, quiz, when, scored, total in [
+        ("ana", linear, datetime(2024, 12, 1), 9, 10),  # the month's first instant
+        ("ana", quadratics, _DEC, 4, 4),
+        ("ben", linear, _DEC, 6, 10),
+        ("ben", lenses, _DEC, 0, 5),
+        ("cy", lenses, datetime(2024, 12, 31, 23, 59, 59), 5, 5),
+        ("cy", lenses, datetime(2025, 1, 1), 0, 5),
+        ("dee", quadratics, _DEC, 2, 4),
+        ("gus", linear, _DEC, 1, 10),
+        ("hal", linear, _DEC, 0, 10),
+        ("ana", linear, _NOV, 5, 10),
+        ("ben", linear, _NOV, 8, 10),
+        ("gus", linear, _NOV, 0, 10),
+        ("dee", quadratics, _NOV, 1, 4),
+        ("eve", lenses, datetime(2024, 11, 30, 23, 59, 59), 3, 5),
+    ]:
+        make_score(session, people[key], quiz, when, scored, total)
+    make_score(session, make_admin(session), linear, _DEC, 10, 10)
+    session.commit()
+    return {key: user.id for key, user in people.items()}
+
+
 # --- A database for real processes ----------------------------------------------------------
 
 

@@ -97,8 +97,8 @@ def test_starts_pauses_resumes_retries_and_cancels_are_recorded_with_who_did_the
         (OPERATOR.label, "run_started", f"run #{run.id}", "December 2024, all learners: 2 to mail"),
         (OPERATOR.label, "run_paused", f"run #{run.id}", ""),
         (OPERATOR.label, "run_resumed", f"run #{run.id}", ""),
-        (OPERATOR.label, "run_retried", f"run #{run.id}", "1 failed report(s) given another try"),
-        (OPERATOR.label, "run_cancelled", f"run #{run.id}", "2 report(s) not sent"),
+        (OPERATOR.label, "run_retried", f"run #{run.id}", "1 failed report given another try"),
+        (OPERATOR.label, "run_cancelled", f"run #{run.id}", "2 reports not sent"),
     ]
     assert len(learners) == 2
 

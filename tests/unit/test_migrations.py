@@ -10,6 +10,8 @@ from webapp.core.models import Base
 from webapp.infra import schema
 from webapp.infra.database import make_engine
 
+# These tests run the migrations themselves, from nothing or from a revision of their own.
+pytestmark = pytest.mark.empty_database
 both_backends = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 # The quiz platform's schema as the platform itself creates it: its tables and keys only.

@@ -90,18 +90,18 @@ def test_full_report_of_alice(session, report_world):
             # Quadratics bests [90 alice, 90 bob, 95 carol]: 60% is beaten by bob and carol
             # (alice's own 90 does not count) -> #3 of 3.
             attempt(
-                s["a1"], "2024-12-02T10:00:00", "Mathematics", "Algebra", "Quadratics", 60.0, 3, 3
+                s["a1"], "2024-12-02T10:00:00Z", "Mathematics", "Algebra", "Quadratics", 60.0, 3, 3
             ),
             # 90% is beaten only by carol's 95; ties with bob -> #2 of 3.
             attempt(
-                s["a2"], "2024-12-05T09:00:00", "Mathematics", "Algebra", "Quadratics", 90.0, 2, 3
+                s["a2"], "2024-12-05T09:00:00Z", "Mathematics", "Algebra", "Quadratics", 90.0, 2, 3
             ),
             # Triangles [50 alice, 100 eve] -> #2 of 2.
             attempt(
-                s["a3"], "2024-12-05T18:00:00", "Mathematics", "Geometry", "Triangles", 50.0, 2, 2
+                s["a3"], "2024-12-05T18:00:00Z", "Mathematics", "Geometry", "Triangles", 50.0, 2, 2
             ),
             # Lenses [50 alice, 50 bob] tie -> #1 of 2; at the month's last second it counts.
-            attempt(s["a4"], "2024-12-31T23:59:59", "Physics", "Optics", "Lenses", 50.0, 1, 2),
+            attempt(s["a4"], "2024-12-31T23:59:59Z", "Physics", "Optics", "Lenses", 50.0, 1, 2),
         ],
         "chapters": [
             # Algebra 15/20 = 75%, Geometry 4/8 = 50%, Optics 3/6 = 50%
@@ -161,7 +161,7 @@ def world_subject_id(session, name):
 
 
 def attempt(score, date, subject, chapter_name, quiz, percent, rank, of):
-    """An attempt as the API's JSON shows it."""
+    """An attempt as the API's JSON shows it (its time in UTC, with the Z)."""
     return {
         "score_id": score.id,
         "date": date,
@@ -245,7 +245,7 @@ def test_month_boundaries(session, report_world):
     # 1 - 1 = 0 attempts, 95 - 50 = 45 points
     assert carol["change"] == {"attempts": 0, "average_percent": 45.0}
     january = report_of(session, u["carol"].id, JAN)
-    assert [a["date"] for a in january["attempts"]] == ["2025-01-01T00:00:00"]
+    assert [a["date"] for a in january["attempts"]] == ["2025-01-01T00:00:00Z"]
     assert january["previous"]["month_year"] == "2024-12"
     assert january["previous"]["attempts"] == 1
 

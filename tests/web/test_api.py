@@ -76,10 +76,11 @@ def test_run_for_all_learners_mails_each_once(mail_app, api_world, smtp_server):
     again = bearer(client, "GET", f"/scheduled/task-status/{body['task_id']}", api_world["token"])
     assert again.get_json() == data
 
-    # Starting the finished month again mails nobody a second time.
+    # Starting the finished month again mails nobody a second time, and writes no run.
     r2 = post_all(client, api_world, json={"month_year": MONTH})
-    assert r2.status_code == 202
-    assert r2.get_json()["total"] == 0
+    assert r2.status_code == 200
+    assert r2.get_json()["total"] == 0 and r2.get_json()["task_id"] is None
+    assert count_runs(mail_app) == 1
     assert len(smtp_server.messages) == 3
 
 

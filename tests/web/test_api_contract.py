@@ -69,6 +69,15 @@ DRY_RUN = {
     "month_year": "str",
     "to_send": [{"user_id": "int", "name": "str", "email": "str"}],
     "skipped": [{"user_id": "int", "name": "str", "reason": "str"}],
+    "warnings": ["str"],
+}
+# A start of a month every learner has: no run written, so no task to poll.
+NOTHING_TO_SEND = {
+    "message": "str",
+    "task_id": "null",
+    "total": "int",
+    "month_year": "str",
+    "status": "str",
 }
 COUNTS = dict.fromkeys(
     ("pending", "sending", "sent", "failed", "skipped", "unknown", "cancelled"), "int"
@@ -82,6 +91,9 @@ TASK_STATUS = {
     "status": "str",
     "counts": COUNTS,
     "pause_reason": "null",
+    "attempted": "int",
+    "rate_sent_per_second": "float",
+    "eta_seconds": "null",
     "result": {
         "message": "str",
         "summary": {
@@ -163,8 +175,15 @@ def test_starting_the_month_and_following_it(mail_app, api_world):
 
 
 def test_a_dry_run(mail_app, api_world):
-    status, body = start_month(mail_app, api_world, dry_run=True)
+    # A month without attempts, so that the dry run has a warning to show its shape.
+    status, body = start_month(mail_app, api_world, dry_run=True, month_year="2024-03")
     assert (status, shape(body)) == (200, DRY_RUN)
+
+
+def test_a_start_with_nothing_to_send(mail_app, api_world):
+    assert start_month(mail_app, api_world)[0] == 202
+    status, body = start_month(mail_app, api_world)
+    assert (status, shape(body)) == (200, NOTHING_TO_SEND)
 
 
 def test_one_learners_report_mailed_and_as_data(mail_app, api_world):

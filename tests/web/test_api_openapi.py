@@ -12,6 +12,7 @@ SHAPES = {
     "Started": frozen.STARTED_ALL,
     "StartedOne": frozen.STARTED_ONE,
     "DryRun": frozen.DRY_RUN,
+    "NothingToSend": frozen.NOTHING_TO_SEND,
     "TaskStatus": frozen.TASK_STATUS,
     "Summary": frozen.SUMMARY,
     "Error": frozen.ERROR,

@@ -146,16 +146,24 @@ def test_an_answer_with_other_options_than_asked_is_asked_again(mail_app, admin)
     assert runs_count(mail_app) == 0
 
 
-def test_nothing_to_send_asks_nothing_and_offers_only_the_way_back(mail_app, admin, smtp_server):
+def test_nothing_to_send_is_said_on_the_form_without_asking(mail_app, admin, smtp_server):
     confirmed(admin, "/runs", START)
     smtp_server.wait_for(3)
-    response = admin.post("/runs", data=START)
-    words = text_of(response)
-    assert "Nothing to send for December 2024" in words
-    assert "No learner would be mailed: all 4 learners are skipped. No run is started." in words
-    assert "Report for December 2024 already sent (3 learners)" in words
-    assert 'name="confirmed"' not in response.get_data(as_text=True)
-    assert "Go back" in words and runs_count(mail_app) == 1
+    for data in (START, {**START, "confirmed": "0" * 64}):
+        response = admin.post("/runs", data=data)
+        assert response.status_code == 200
+        assert "Nothing to send for December 2024" in text_of(response)
+        assert "confirm-panel" not in response.get_data(as_text=True)
+    assert runs_count(mail_app) == 1
+
+
+def test_a_month_not_over_is_refused_before_anything_is_asked(mail_app, admin):
+    current = {**START, "month": str(Month.current())}
+    response = admin.post("/runs", data=current)
+    assert response.status_code == 422 and "is not over yet" in text_of(response)
+    assert "confirm-panel" not in response.get_data(as_text=True)
+    dry = admin.post("/runs", data={**current, "start": "", "dry_run": "dry_run"})
+    assert "Send these" not in text_of(dry) and runs_count(mail_app) == 0
 
 
 def test_a_month_with_a_run_going_is_refused_before_anything_is_asked(mail_app, admin):

@@ -34,6 +34,7 @@ PUBLIC = {
     "/readyz": "readiness for load balancers: names what failed, never a host or a user",
     "/metrics": "for scrapers, behind its own guard: METRICS_TOKEN, or a loopback address",
     "/static/": "the CSS and the vendored htmx",
+    "/favicon.ico": "the site's icon, which browsers ask for by that name: it holds no data",
     "/unsubscribe/": "a learner's one-click unsubscribe (RFC 8058): its signed token is the key",
     "/scheduled/openapi.json": "the API's document: it holds no data, and a client reads it "
     "before it has a token",

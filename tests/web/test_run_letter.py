@@ -112,7 +112,7 @@ def test_a_dry_run_checks_them_too_and_answers_as_before(mail_app, api_world):
     body = {"month_year": MONTH, "dry_run": True, "subject": SUBJECT}
     good = bearer(client, "POST", ALL, token, json=body)
     assert good.status_code == 200
-    assert set(good.get_json()) == {"month_year", "to_send", "skipped"}
+    assert set(good.get_json()) == {"month_year", "to_send", "skipped", "warnings"}
     assert count_of(mail_app, ReportRun) == 0
 
 

@@ -20,6 +20,7 @@ from webapp.core.months import Month
 from webapp.core.states import RUN_CLOSED
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.core.words import plural
 
 
 class RunStateError(Exception):
@@ -69,7 +70,7 @@ def retry_failed(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) 
             session.rollback()
             raise RunStateError("Another run for this month is going; retry when it ends.")
         runs.reopen(session, run.id)
-    detail = f"{count:,} failed report(s) given another try"
+    detail = f"{plural(count, 'failed report')} given another try"
     record(session, actor, AuditAction.RUN_RETRIED, run_target(run.id), detail)
     session.commit()
     session.refresh(run)

@@ -33,6 +33,7 @@ from webapp.core.models import Delivery
 from webapp.core.models import User
 from webapp.core.states import Role
 from webapp.core.states import SuppressionReason
+from webapp.core.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -177,17 +178,13 @@ class Ingested:
 
     def summary(self) -> str:
         """One line: "3 reports read: 2 hard bounces suppressed, 1 soft ignored, ..."."""
-        hard = _plural(self.hard, "hard bounce") + " suppressed"
+        hard = plural(self.hard, "hard bounce") + " suppressed"
         if self.already:
             hard += f" ({self.already} already on the list)"
         return (
-            f"{_plural(self.read, 'report')} read: {hard}, {self.soft} soft ignored, "
+            f"{plural(self.read, 'report')} read: {hard}, {self.soft} soft ignored, "
             f"{self.unmatched} unmatched, {self.unreadable} unreadable"
         )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _learners_by_message_id(session: Session, message_ids: list[str]) -> dict[str, int]:

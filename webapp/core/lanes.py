@@ -43,6 +43,7 @@ from webapp.core.report.data import Report
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 from webapp.core.states import SuppressionReason
+from webapp.core.words import plural
 from webapp.infra import failpoints
 from webapp.infra import logs
 from webapp.infra.ratelimit import RateLimitTimeout
@@ -308,7 +309,9 @@ class Lane:
         threshold = self.ctx.settings.CIRCUIT_BREAKER_FAILURES
         if runs.note_failure(db, self.run_id, threshold):
             last_error = _last_error(db, delivery_id)
-            self._pause(db, f"{threshold} sends failed in a row; last error: {last_error}")
+            self._pause(
+                db, f"{plural(threshold, 'send')} failed in a row; last error: {last_error}"
+            )
             outcome.stopped = RunState.PAUSED
 
     def _pause(self, db: Connection, reason: str) -> None:
@@ -341,9 +344,10 @@ def _retry_later(db: Connection, settings, delivery_id: int, exc: MailError) -> 
             delivery_id,
             DeliveryState.FAILED,
             smtp_code=exc.code,
-            last_error=f"gave up after {attempts} attempts: {exc.reason}",
+            # "send attempts": on a quiz product's pages, "attempts" alone are a learner's.
+            last_error=f"gave up after {plural(attempts, 'send attempt')}: {exc.reason}",
         )
-        log.warning("failed: gave up after %d attempts: %s", attempts, exc.reason)
+        log.warning("failed: gave up after %d send attempts: %s", attempts, exc.reason)
         return None
     delay = settings.RETRY_BASE_SECONDS * (2 ** (attempts - 1))
     deliveries.record_outcome(

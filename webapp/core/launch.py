@@ -6,9 +6,6 @@ the caller then rings the queue's bell (webapp/enqueue.py).
 
 import secrets
 import uuid
-from collections import Counter
-from dataclasses import dataclass
-from dataclasses import field
 
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -23,7 +20,7 @@ from webapp.core.audit import AuditAction
 from webapp.core.audit import record
 from webapp.core.audit import run_target
 from webapp.core.clock import utcnow
-from webapp.core.lifecycle import deliveries
+from webapp.core.lifecycle import moves
 from webapp.core.mail.mime import address_problem
 from webapp.core.mail.mime import mail_domain
 from webapp.core.models import Delivery
@@ -32,6 +29,9 @@ from webapp.core.models import Score
 from webapp.core.models import Suppression
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.months import refuse_unless_over
+from webapp.core.plans import Plan
+from webapp.core.plans import already_sent
 from webapp.core.states import DELIVERY_OPEN
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryKind
@@ -54,6 +54,15 @@ class RunConflict(Exception):
         self.message = message
 
 
+class NothingToSend(Exception):
+    """Every learner of the month has their report, or is skipped: a start writes nothing."""
+
+    def __init__(self, plan: Plan):
+        super().__init__(plan.nothing_to_send())
+        self.plan = plan
+        self.message = plan.nothing_to_send()
+
+
 class LearnerNotFound(LookupError):
     """No learner with that id."""
 
@@ -65,21 +74,6 @@ class NoEmailAddress(ValueError):
 class LearnerSuppressed(ValueError):
     """The learner is on the suppression list: no report is mailed to them, not even by an
     admin's Send, until an admin lifts the entry."""
-
-
-@dataclass
-class Plan:
-    """Who a run would mail and who it would skip, with the reason, before anything is sent."""
-
-    month: Month
-    to_send: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, email
-    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, reason
-    # Why learners are skipped, counted: the suppression list's reasons by kind, without
-    # each learner's date, so a long list makes three lines, not one a day.
-    tally: Counter = field(default_factory=Counter)
-    # The skipped learners' addresses, by id, for the dry run's CSV (the lists keep their
-    # shape: the API serializes them as they are).
-    skipped_emails: dict[int, str | None] = field(default_factory=dict)
 
 
 def message_id_for(month: Month, user_id: int, mail_from: str) -> str:
@@ -132,10 +126,11 @@ def plan(
             )
         ).all()
     )
-    result = Plan(month)
+    result = Plan(month, skip_empty=skip_empty)
     rows = session.execute(learners.order_by(User.id))
     for uid, full_name, username, email, suppressed, since in rows:
         name = full_name or username
+        result.active += int(uid in active)
         state = existing.get(uid)
         words = suppression.reason_words(suppressed, since) if suppressed is not None else None
         reason = _skip_reason(
@@ -161,7 +156,7 @@ def _skip_reason(email, state, active, skip_empty, month, *, single, suppressed)
     if single:
         return "being sent right now" if state in DELIVERY_OPEN else None
     if state == DeliveryState.SENT:
-        return f"report for {month.label} already sent"
+        return already_sent(month)
     if state == DeliveryState.UNKNOWN:
         return "outcome of the last send is unknown; use Resend to send again"
     if state in DELIVERY_OPEN:
@@ -197,11 +192,14 @@ def start_all(
     subject: str | None = None,
     intro: str | None = None,
 ) -> ReportRun:
-    """Create the month's run and its deliveries in one transaction; RunConflict if one is open.
+    """Create the month's run and its deliveries in one transaction; RunConflict if one is open,
+    MonthNotOver before the month has ended, NothingToSend (and nothing written) when every
+    learner already has their report or is skipped.
 
     subject and intro are the run's own wording for its emails (None: the defaults); actor
     is who starts it, for the run and the audit trail (the product itself when left out).
     """
+    refuse_unless_over(month)
     current = open_run_for(session, month)
     if current is not None:
         raise RunConflict(current, f"A run for {month.label} is still going.")
@@ -214,7 +212,12 @@ def start_all(
         session.rollback()
         current = open_run_for(session, month)
         raise RunConflict(current, f"A run for {month.label} is still going.") from None
+    # Planned once the run holds the month (the index above), so no other start can change
+    # who is left to mail; an empty plan takes the run back out before anything is written.
     the_plan = plan(session, month, skip_empty=skip_empty)
+    if not the_plan.to_send:
+        session.rollback()
+        raise NothingToSend(the_plan)
     _write_deliveries(session, run, the_plan, mail_from)
     run.total = len(the_plan.to_send)
     detail = f"{month.label}, all learners: {run.total:,} to mail"
@@ -249,7 +252,7 @@ def _write_deliveries(session: Session, run: ReportRun, the_plan: Plan, mail_fro
     if new_rows:
         session.execute(insert(Delivery), new_rows)
     retaken = [uid for uid, _n, _e in the_plan.to_send if uid in existing]
-    deliveries.retake(session, run.id, str(month), retaken)
+    moves.retake(session, run.id, str(month), retaken)
 
 
 def mailable_learner(session: Session, user_id: int) -> User:
@@ -282,7 +285,12 @@ def start_one(
     intro: str | None = None,
 ) -> ReportRun:
     """A run for one learner: generates and mails their report, resending if sent already
-    (which the audit trail records as a resend, anything else as a start)."""
+    (which the audit trail records as a resend, anything else as a start).
+
+    MonthNotOver before the month has ended: a partial report would count as sent, and the
+    month's full run would pass the learner by.
+    """
+    refuse_unless_over(month)
     user = mailable_learner(session, user_id)
     run = _new_run(
         month, RunScope.USER, actor, user_id=user_id, total=1, subject=subject, intro=intro
@@ -311,7 +319,7 @@ def start_one(
         except IntegrityError:
             session.rollback()
             raise _in_flight(session, month, user_id) from None
-    elif not deliveries.take_for_resend(
+    elif not moves.take_for_resend(
         session,
         delivery,
         run.id,

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import Select
 from sqlalchemy import extract
 from sqlalchemy import func
@@ -41,20 +42,21 @@ def _contains(session: Session, column, pattern: str):
     return column.ilike(pattern, escape="\\")
 
 
+def name_or_email_contains(session: Session, text: str) -> ColumnElement[bool]:
+    """The condition "the user's name, username or email contains `text`", in any case; the
+    LIKE wildcards % and _ in `text` are taken as themselves."""
+    pattern = _like(text)
+    return or_(
+        *(_contains(session, c, pattern) for c in (User.full_name, User.username, User.email))
+    )
+
+
 def search_query(session: Session, text: str) -> Select:
     """Learners whose name, username or email contains `text`, by name."""
     query = _learners()
     text = (text or "").strip()
     if text:
-        pattern = _like(text)
-        query = query.where(
-            or_(
-                *(
-                    _contains(session, c, pattern)
-                    for c in (User.full_name, User.username, User.email)
-                )
-            )
-        )
+        query = query.where(name_or_email_contains(session, text))
     return query.order_by(func.lower(func.coalesce(User.full_name, User.username)), User.id)
 
 

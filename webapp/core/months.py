@@ -28,6 +28,11 @@ class MonthError(ValueError):
     """A month that is not a valid, finished or current reporting month; the text says why."""
 
 
+class MonthNotOver(MonthError):
+    """A run was asked for a month that has not ended: its reports would miss the attempts
+    still to come, yet count as sent, so the month's full run would pass those learners by."""
+
+
 @dataclass(frozen=True, order=True)
 class Month:
     """A calendar month; its range is [first day 00:00, next month's first day 00:00) UTC."""
@@ -71,6 +76,16 @@ class Month:
     def next(self) -> "Month":
         return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
 
+    def shift(self, months: int) -> "Month":
+        """The month `months` later (earlier when negative)."""
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    @property
+    def is_over(self) -> bool:
+        """True once the month has ended (by the clock in UTC): only then is it reported on."""
+        return self.end <= utcnow()
+
     @property
     def start(self) -> datetime:
         return datetime(self.year, self.month, 1)
@@ -87,3 +102,23 @@ class Month:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+def not_over_words(month: Month) -> str:
+    """Why no report is mailed for `month` yet, in words; for a month that has not ended."""
+    if month > Month.current():
+        return (
+            f"{month.label} is in the future: there is nothing to report yet. "
+            f"Pick {Month.last_full().label} or an earlier month."
+        )
+    return (
+        f"{month.label} is not over yet: its reports would miss the attempts still to come. "
+        f"Its run can start from 1 {month.next().label} (UTC); "
+        f"pick {Month.last_full().label} or an earlier month."
+    )
+
+
+def refuse_unless_over(month: Month) -> None:
+    """Raise MonthNotOver, in words, unless `month` has ended: no run mails a partial month."""
+    if not month.is_over:
+        raise MonthNotOver(not_over_words(month))

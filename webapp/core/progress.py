@@ -16,19 +16,22 @@ from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
+from webapp.core import tally
 from webapp.core.clock import utcnow
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import SendRecord
 from webapp.core.models import User
-from webapp.core.paging import Page
-from webapp.core.paging import page_of
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
+from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryState
+from webapp.core.states import RunState
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,11 @@ class LearnerOutcome:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A run's state and counts at one moment, with its rate and the time left."""
+    """A run's state and counts at one moment, with its rate and the time left.
+
+    rate_per_second counts sends only (webapp/core/tally.py); success_rate is 0.0 when
+    nothing was attempted, as the API always said, where success_percent is None.
+    """
 
     task_id: str
     run_id: int
@@ -96,6 +103,22 @@ class Snapshot:
     def failed(self) -> int:
         return self.counts[DeliveryState.FAILED]
 
+    @property
+    def attempted(self) -> int:
+        return tally.attempted(self.counts)
+
+    @property
+    def in_flight(self) -> int:
+        return tally.in_flight(self.counts)
+
+    @property
+    def success_percent(self) -> float | None:
+        return tally.success_percent(self.counts)
+
+    @property
+    def parts(self) -> list[tally.BarPart]:
+        return tally.bar_parts(self.counts, self.total)
+
     def to_store(self) -> dict:
         """The snapshot as the JSON kept in the store."""
         return dataclasses.asdict(self)
@@ -116,19 +139,24 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def snapshot_of(run: ReportRun, counts: dict[str, int]) -> Snapshot:
-    """The snapshot for a run and its counts: state, counts, rate and time left."""
+    """The snapshot for a run and its counts: state, counts, rate and time left.
+
+    The rate is of sends only: reports skipped or cancelled took no time to decide, and
+    counted as throughput they made a run cancelled after 2 of 200 look fast and nearly
+    done. A paused run is given no time left: nothing moves until someone resumes it.
+    """
     total = sum(counts.values())
     done = sum(counts[s] for s in DELIVERY_FINISHED)
+    attempted = tally.attempted(counts)
     now = utcnow()
     rate = None
     eta_seconds = None
-    if run.started_at and done:
+    if run.started_at and attempted:
         elapsed = max(((run.finished_at or now) - run.started_at).total_seconds(), 0.001)
-        rate = round(done / elapsed, 2)
-        if run.is_open and rate > 0:
-            eta_seconds = round((total - done) / rate)
-    sent, failed = counts[DeliveryState.SENT], counts[DeliveryState.FAILED]
-    attempted = sent + failed + counts[DeliveryState.UNKNOWN]
+        rate = round(attempted / elapsed, 2)
+        if run.state in RUN_ACTIVE and rate > 0:
+            eta_seconds = round(tally.still_open(counts) / rate)
+    sent = counts[DeliveryState.SENT]
     return Snapshot(
         task_id=run.task_id,
         run_id=run.id,
@@ -170,14 +198,18 @@ def _key(task_id: str) -> str:
 
 
 def _learner_lines(session: Session, run_id: int):
-    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches."""
-    rows = session.execute(
-        select(
-            Delivery.user_id, User.username, Delivery.state, Delivery.last_error, Delivery.reason
+    """Per learner of the run, LearnerOutcome's fields as a dict, read in batches: its
+    deliveries, and how those that moved to another run since had ended in this one."""
+    lines = union_all(
+        *(
+            select(t.user_id, t.state, t.last_error, t.reason).where(t.run_id == run_id)
+            for t in (Delivery, SendRecord)
         )
-        .join(User, User.id == Delivery.user_id)
-        .where(Delivery.run_id == run_id)
-        .order_by(Delivery.user_id)
+    ).subquery()
+    rows = session.execute(
+        select(lines.c.user_id, User.username, lines.c.state, lines.c.last_error, lines.c.reason)
+        .join(User, User.id == lines.c.user_id)
+        .order_by(lines.c.user_id)
         .execution_options(yield_per=2000)
     )
     for uid, username, state, error, reason in rows:
@@ -261,7 +293,11 @@ def forget(store: SnapshotStore, task_id: str) -> None:
 def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=False) -> Snapshot:
     """What the progress views show: the workers' snapshot while the run is open; once it has
     closed, the counts frozen on the run, or with `exact` the ledger's (one indexed GROUP BY:
-    a report in flight when the run was cancelled may have finished since)."""
+    a report in flight when the run was cancelled may have finished since). With `exact`, a
+    paused run's counts come from the ledger too: its reports in flight finish after the
+    pause was published, and the deliveries listed under the card already say so."""
+    if exact and run.state == RunState.PAUSED:
+        return snapshot_of(run, ledger_counts(session, run.id))
     if not run.is_open:
         if exact:
             return snapshot_of(run, ledger_counts(session, run.id))
@@ -270,60 +306,6 @@ def current(store: SnapshotStore, session: Session, run: ReportRun, *, exact=Fal
     if snap is None or snap.state != run.state:
         snap = publish(store, session, run)
     return snap
-
-
-# What the run page lists of each delivery: the ledger row and who it is for.
-_DELIVERY_ROW = (
-    Delivery.id,
-    Delivery.user_id,
-    Delivery.month,
-    Delivery.run_id,
-    Delivery.state,
-    Delivery.attempts,
-    Delivery.reason,
-    Delivery.last_error,
-    Delivery.smtp_code,
-    Delivery.sent_at,
-    Delivery.next_attempt_at,
-    User.full_name,
-    User.username,
-    User.email,
-)
-
-
-def _delivery_rows():
-    return select(*_DELIVERY_ROW).join(User, User.id == Delivery.user_id)
-
-
-def deliveries_of(
-    session: Session,
-    run_id: int,
-    state: str,
-    number: int,
-    per_page: int,
-    snap: Snapshot | None = None,
-) -> Page:
-    """One page of a run's deliveries, in the state given ("" for all): two indexed queries,
-    or one when the run's snapshot gives the total.
-
-    A snapshot's counts are exact once the run has closed; while it runs, only its total is
-    (a run's deliveries are fixed when it starts), as states move between two snapshots.
-    """
-    query = _delivery_rows().where(Delivery.run_id == run_id)
-    if state:
-        query = query.where(Delivery.state == state)
-    total = None
-    if snap is not None and snap.run_id == run_id:
-        if not state:
-            total = snap.total
-        elif not snap.is_open:
-            total = snap.counts.get(state, 0)
-    return page_of(session, query.order_by(Delivery.id), number, per_page, total=total)
-
-
-def delivery_row(session: Session, delivery_id: int):
-    """One delivery as the run page lists it."""
-    return session.execute(_delivery_rows().where(Delivery.id == delivery_id)).one()
 
 
 def run_by_task_id(session: Session, task_id: str) -> ReportRun | None:

@@ -1,4 +1,7 @@
-"""API tokens of the signed-in admin: create (shown once), list, revoke. Admins only."""
+"""API tokens of the signed-in admin: create (shown once, with a curl line to try it), list,
+revoke. Admins only."""
+
+import shlex
 
 from flask import Blueprint
 from flask import abort
@@ -32,6 +35,13 @@ def _context(form: TokenForm | None = None, **extra) -> dict:
     }
 
 
+def curl_line(plain: str) -> str:
+    """A ready command that reads the API with this token: the recent runs, which changes
+    nothing, at the address this page was asked for (so it works from where the admin is)."""
+    url = url_for("api.report_summary", _external=True)
+    return f'curl -H "Authorization: Bearer {plain}" {shlex.quote(url)}'
+
+
 def _render(status: int = 200, **context):
     return render("api_tokens/index.html", "api_tokens/_tokens.html", status, **_context(**context))
 
@@ -52,7 +62,7 @@ def create():
         db_session, current_user.user, form.name.data.strip(), current_actor()
     )
     # The page holds a secret: not into any cache or the history snapshot.
-    return _render(201, created=row, plain=plain)
+    return _render(201, created=row, plain=plain, curl=curl_line(plain))
 
 
 @bp.post("/<int:token_id>/revoke")

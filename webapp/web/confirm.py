@@ -21,11 +21,13 @@ from flask import url_for
 from webapp.core import launch
 from webapp.core import learners
 from webapp.core import letters
-from webapp.core import progress
+from webapp.core import run_listing
 from webapp.core.lifecycle.runs import ledger_counts
+from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.months import refuse_unless_over
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
@@ -55,7 +57,7 @@ class Question:
     title: str  # "Send 200 reports for October 2026?"
     facts: tuple  # what the answer is bound to: the same facts, or the question again
     action: str  # where the answer is posted
-    button: str | None  # None: there is nothing to do, only the way back
+    button: str
     back: str
     lines: tuple[str, ...] = ()  # what will happen, in sentences
     details: tuple[tuple[str, str, str], ...] = ()  # term, value, class of the value
@@ -82,7 +84,7 @@ def token_of(facts: tuple) -> str:
 
 def answered(question: Question, confirmed: str | None) -> bool:
     """True when `confirmed` answers this very question (its facts as they are now)."""
-    if not confirmed or question.button is None:
+    if not confirmed:
         return False
     return hmac.compare_digest(confirmed.encode(), token_of(question.facts).encode())
 
@@ -140,7 +142,8 @@ def _plan_digest(plan: launch.Plan) -> str:
 
 def start_question(form: StartRunForm, month: Month, learner: User | None) -> Question:
     """What a start from the dashboard would do. Raises what the start would raise
-    (launch.RunConflict, NoEmailAddress, LearnerSuppressed), so nobody is asked in vain."""
+    (MonthNotOver, launch.RunConflict, NothingToSend, NoEmailAddress, LearnerSuppressed), so
+    nobody is asked in vain."""
     fields = _start_fields(form)
     back, note = _back_to_form(fields)
     common = {
@@ -150,6 +153,7 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
         "fields": tuple((fields | {"start": "start"}).items()),
         "crumbs": ((url_for("dashboard.overview"), "Runs"),),
     }
+    refuse_unless_over(month)
     wording = form.wording
     details = _wording_details(month, wording)
     if learner is not None:
@@ -165,17 +169,7 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
         for reason, count in plan.tally.most_common()
     )
     if not n:
-        everyone = "the one learner is" if skipped == 1 else f"all {skipped:,} learners are"
-        lines = (f"No learner would be mailed: {everyone} skipped. No run is started.",)
-        return Question(
-            title=f"Nothing to send for {month.label}",
-            facts=facts,
-            button=None,
-            lines=lines,
-            listed_label="Why learners are skipped",
-            listed=reasons,
-            **common,
-        )
+        raise launch.NothingToSend(plan)  # said on the form, as a start would say it
     mailed = f"{counted(n, 'learner')} {'gets' if n == 1 else 'get'} their report for "
     mailed += f"{month.label} by email"
     if skipped:
@@ -320,7 +314,8 @@ def before_retry(run: ReportRun, confirmed: str | None):
     failed = ledger_counts(db_session, run.id)[DeliveryState.FAILED]
     if not failed:
         return None
-    rows = progress.deliveries_of(db_session, run.id, DeliveryState.FAILED, 1, LIST_LIMIT).rows
+    failures = run_listing.listed(db_session, run.id, state=DeliveryState.FAILED)
+    rows = db_session.execute(failures.order_by(Delivery.id).limit(LIST_LIMIT)).all()
     people = tuple(
         f"{row.full_name or row.username} — {row.last_error or row.reason or 'failed'}"
         for row in rows

@@ -8,11 +8,13 @@ from flask import url_for
 from webapp.core import accounts
 from webapp.core import launch
 from webapp.core import letters
+from webapp.core import month_standing
 from webapp.core import progress
 from webapp.core.learners import find_learners
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
-from webapp.core.states import DeliveryState
+from webapp.core.months import MonthNotOver
+from webapp.web import chart_views
 from webapp.web.access import require_staff
 from webapp.web.confirm import before_start
 from webapp.web.errors import conflict_response
@@ -43,15 +45,14 @@ def run_rows(recent: list[ReportRun]) -> list[dict]:
     rows = []
     for run in recent:
         snap = progress.current(store(), db_session, run)
-        counts = snap.counts
-        sent = counts[DeliveryState.SENT]
-        attempted = sent + counts[DeliveryState.FAILED] + counts[DeliveryState.UNKNOWN]
         rows.append(
             {
                 "run": run,
                 "snap": snap,
-                "counts": counts,
-                "success_rate": (100 * sent / attempted) if attempted else None,
+                "counts": snap.counts,
+                # Over what was attempted only: None when nothing was (the row says so).
+                "success_rate": snap.success_percent,
+                "attempted": snap.attempted,
                 "started_by": people.get(run.started_by_id),
                 "learner": people.get(run.user_id),
             }
@@ -74,6 +75,10 @@ def _overview_context(form: StartRunForm | None = None, **extra) -> dict:
         "rows": rows,
         "any_open": any(row["run"].is_open for row in rows),
         "max_month": str(Month.current()),
+        # The page's own section: htmx swaps only the start form or the runs table.
+        "standing": [] if is_htmx() else month_standing.recent(db_session),
+        # Only the whole page shows it: htmx asks again for the runs table alone.
+        "month_chart": None if is_htmx() else chart_views.months_chart(db_session),
         **extra,
     }
 
@@ -101,6 +106,7 @@ def _plan_view(plan: launch.Plan, wording: letters.RunWording) -> dict:
         "skipped_count": len(plan.skipped),
         "reasons": plan.tally.most_common(),
         "limit": PLAN_LIST_LIMIT,
+        "warnings": plan.warnings(),
     }
 
 
@@ -145,6 +151,12 @@ def start():
             run = launch_one(month, learner.id, form.wording)
     except launch.RunConflict as exc:
         return conflict_response(exc)
+    except MonthNotOver as exc:
+        form.month.errors.append(str(exc))
+        return _start_response(form, 422)
+    except launch.NothingToSend as exc:
+        # Not a mistake in the form: the month is complete, and no run was written.
+        return _start_response(form, 200, nothing_to_send=exc.message)
     except (launch.NoEmailAddress, launch.LearnerSuppressed) as exc:
         form.learner.errors.append(str(exc))
         return _start_response(form, 422)

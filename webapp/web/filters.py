@@ -1,5 +1,5 @@
-"""Jinja filters for people (local times with the zone named, numbers with separators) and
-the names templates compare states with."""
+"""Jinja filters for people (local times with the zone named, numbers with separators, counted
+nouns) and the names templates compare states with."""
 
 from datetime import UTC
 from datetime import datetime
@@ -18,6 +18,7 @@ from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
 from webapp.core.states import SuppressionReason
+from webapp.core.words import plural
 from webapp.web.services import settings
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -107,7 +108,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         RUN_ACTIVE=RUN_ACTIVE, RUN_OPEN=RUN_OPEN, DELIVERY_OPEN=DELIVERY_OPEN
     )
-    filters = (localtime, isotime, number, percent, duration, month_label)
+    # `count|plural('report')`: '1 report', '198 reports', never 'report(s)'.
+    filters = (localtime, isotime, number, percent, duration, month_label, plural)
     app.jinja_env.filters.update({f.__name__: f for f in filters})
     # `address is deliverable`: pages say whether a learner can be mailed as sending decides.
     app.jinja_env.tests["deliverable"] = deliverable

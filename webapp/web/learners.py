@@ -9,8 +9,11 @@ from flask import url_for
 
 from webapp.core import launch
 from webapp.core import learners
+from webapp.core import send_history
 from webapp.core.models import User
 from webapp.core.months import Month
+from webapp.core.months import MonthNotOver
+from webapp.web import chart_views
 from webapp.web.access import back_to
 from webapp.web.access import current_path
 from webapp.web.access import require_staff
@@ -65,16 +68,19 @@ def suggest():
 
 @bp.get("/<int:user_id>")
 def show(user_id: int):
-    """One learner: their months with the delivery state, Preview and Send / Resend."""
+    """One learner: their months with the delivery state, Preview and Send / Resend, and
+    every send of their reports."""
     user = learner_or_404(user_id)
     return render(
         "learners/show.html",
         "learners/_months.html",
         learner=user,
         rows=learners.months_of(db_session, user),
+        sends=send_history.sends_of(db_session, user.id),
         form=SendForm(formdata=None),
         max_month=str(Month.current()),
         here=current_path(),
+        learner_charts=None if is_htmx() else chart_views.learner_charts(db_session, user),
     )
 
 
@@ -90,7 +96,7 @@ def send(user_id: int):
         run = launch_one(form.month_value, user.id)
     except launch.RunConflict as exc:
         return conflict_response(exc)
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, MonthNotOver) as exc:
         abort(400, str(exc))
     except launch.LearnerSuppressed as exc:
         return refusal_response(409, "Not sent", str(exc), here, f"Back to {user.display_name}")
@@ -107,6 +113,13 @@ def send(user_id: int):
             notice=notice,
             here=here,
         )
-        return body
+        # The new send is listed at once, in its own section swapped out of band.
+        sends = render_template(
+            "learners/_sends.html",
+            learner=user,
+            sends=send_history.sends_of(db_session, user.id),
+            oob=True,
+        )
+        return body + sends
     flash(notice, "success")
     return back_to(here)

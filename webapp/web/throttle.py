@@ -24,6 +24,7 @@ from flask import Flask
 from flask import current_app
 from flask import request
 
+from webapp.core.words import plural
 from webapp.web.services import runtime
 
 _CHECKS = "signin_checks"
@@ -97,7 +98,7 @@ def check_slot() -> Iterator[bool]:
 
 def too_many(wait: int) -> str:
     """The words for a try asked to wait `wait` seconds."""
-    when = f"{wait} seconds" if wait < 90 else f"about {round(wait / 60)} minutes"
+    when = plural(wait, "second") if wait < 90 else f"about {round(wait / 60)} minutes"
     return f"Too many sign-in attempts. Wait {when}, then try again."
 
 

@@ -5,6 +5,7 @@
        └──release─────────┘    (lease expired, its consumer silent, or stopped before DATA)
     pending ──settle──▶ skipped | failed      (decided before any SMTP work)
     pending ──cancel──▶ cancelled             failed ──retry──▶ pending
+    (moves.py: a delivery taken over by another run of its month, by a resend or a new run)
 
 Each function commits at once, so what the ledger says is true even if the worker dies on the
 next line. A claim is fenced by its lease: a worker that outlived its lease finds the delivery
@@ -26,8 +27,6 @@ from webapp.core.lifecycle.prepared import Prepared
 from webapp.core.lifecycle.prepared import commit
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
-from webapp.core.states import DELIVERY_RETAKEN
-from webapp.core.states import DeliveryKind
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
 from webapp.infra import failpoints
@@ -341,60 +340,3 @@ def retry_failed(session: Session, run_id: int) -> int:
         .where(Delivery.run_id == run_id, Delivery.state == DeliveryState.FAILED)
         .values(state=PENDING, attempts=0, next_attempt_at=None, reason=None, updated_at=utcnow())
     ).rowcount
-
-
-def _pending_in(run_id: int) -> dict:
-    """The values that put a delivery back to pending, as a fresh delivery of `run_id`."""
-    return {
-        "run_id": run_id,
-        "state": PENDING,
-        "reason": None,
-        "next_attempt_at": None,
-        "lease_until": None,
-        "updated_at": utcnow(),
-    }
-
-
-def retake(session: Session, run_id: int, month: str, user_ids: list[int]) -> None:
-    """failed, cancelled or skipped → pending in a new run of the month (uncommitted)."""
-    for start in range(0, len(user_ids), 500):
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.month == month,
-                Delivery.kind == DeliveryKind.MONTHLY,
-                Delivery.user_id.in_(user_ids[start : start + 500]),
-                Delivery.state.in_(DELIVERY_RETAKEN),
-            )
-            .values(_pending_in(run_id)),
-        )
-
-
-def take_for_resend(
-    session: Session, delivery: Delivery, run_id: int, not_in_flight, fresh_message_id: str
-) -> bool:
-    """Any state but sending → pending in a one-learner run: an admin's Send or Resend.
-
-    Compare-and-set on the state and run the caller saw, so of two Resends at once exactly
-    one wins; `not_in_flight` is a SQL condition that the delivery's run is not sending it.
-    A sent report takes `fresh_message_id`: receivers such as Gmail drop a Message-ID they
-    have seen, and the learner who asked again would get nothing. Every other state keeps
-    its own: after `unknown` a receiver holding the first copy can drop the second; failed,
-    cancelled and skipped were never accepted (or, after an unknown, it is that case again).
-    """
-    values = {**_pending_in(run_id), "attempts": 0}
-    if delivery.state == DeliveryState.SENT:  # the compare-and-set holds the row to "sent"
-        values["message_id"] = fresh_message_id
-    taken = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery.id,
-            Delivery.state == delivery.state,
-            Delivery.run_id == delivery.run_id,
-            Delivery.state != SENDING,
-            not_in_flight,
-        )
-        .values(values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return taken == 1

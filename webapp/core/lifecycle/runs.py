@@ -25,12 +25,14 @@ from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle.prepared import Prepared
 from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import SendRecord
 from webapp.core.states import DELIVERY_FINISHED
 from webapp.core.states import DELIVERY_OPEN
 from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import RUN_OPEN
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunState
+from webapp.core.words import plural
 
 ADMIN_PAUSE = "paused by an admin"
 # Read when a claim is refused: prepared, like the ledger's per-message statements.
@@ -40,14 +42,15 @@ _RUN_STATE = Prepared(
 
 
 def ledger_counts(session: Session, run_id: int) -> dict[str, int]:
-    """Deliveries of the run by state, every state present (one GROUP BY)."""
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(Delivery.state)
-    ).all()
+    """The run's learners by state, every state present: its deliveries, and the records of
+    those that have since moved to another run (two indexed GROUP BYs)."""
     counts = {str(state): 0 for state in DeliveryState}
-    counts.update({state: n for state, n in rows})
+    for table in (Delivery, SendRecord):
+        rows = session.execute(
+            select(table.state, func.count()).where(table.run_id == run_id).group_by(table.state)
+        ).all()
+        for state, n in rows:
+            counts[state] += n
     return counts
 
 
@@ -110,7 +113,7 @@ def cancel(session: Session, run_id: int, actor: Actor | None = None) -> int | N
         session.rollback()
         return None
     count = deliveries.cancel_pending(session, run_id)
-    _note(session, actor, AuditAction.RUN_CANCELLED, run_id, f"{count:,} report(s) not sent")
+    _note(session, actor, AuditAction.RUN_CANCELLED, run_id, f"{plural(count, 'report')} not sent")
     session.commit()
     freeze_counts(session, run_id)
     return count

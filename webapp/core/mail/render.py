@@ -25,6 +25,7 @@ from webapp.core.report.data import MonthFigures
 from webapp.core.report.data import Report
 from webapp.core.unsubscribe import UnsubscribeLinks
 from webapp.core.unsubscribe import links_for
+from webapp.core.words import plural
 from webapp.infra.settings import ROOT
 from webapp.infra.settings import Settings
 
@@ -151,7 +152,7 @@ def _preheader(report: Report) -> str:
         return f"No quizzes in {label}: here is how to get going."
     totals = report.totals
     line = (
-        f"{label}: {wording.plural(totals.attempts, 'quiz', 'quizzes')}, "
+        f"{label}: {plural(totals.attempts, 'quiz', 'quizzes')}, "
         f"average {_pct(totals.average_percent)}"
     )
     if report.change is not None:
@@ -176,7 +177,7 @@ def _column(point: MonthFigures, current: bool) -> dict:
     px = max(2, round(average * BAR_PX / 100)) if average is not None else 0
     filled = round(wording.shown(average) * TEXT_BAR / 100) if average is not None else 0
     short = point.month.label[:3]
-    quizzes = wording.plural(point.attempts, "quiz", "quizzes") if point.attempts else "no quizzes"
+    quizzes = plural(point.attempts, "quiz", "quizzes") if point.attempts else "no quizzes"
     text_line = (
         f"{short} {point.month.year}  {'█' * filled}{'░' * (TEXT_BAR - filled)}  "
         f"{_pct(average) if average is not None else '':>6}  {quizzes}"

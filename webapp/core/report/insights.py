@@ -16,8 +16,8 @@ from webapp.core.report.wording import FAIR_PERCENT
 from webapp.core.report.wording import STRONG_PERCENT
 from webapp.core.report.wording import joined
 from webapp.core.report.wording import percent
-from webapp.core.report.wording import plural
 from webapp.core.report.wording import shown
+from webapp.core.words import plural
 
 MAX_RECOMMENDATIONS = 3
 # Chapters under this are named as weak; advice may name any chapter short of strong.

@@ -71,11 +71,6 @@ def quizzes_change(delta: int) -> str:
     return f"{abs(delta)} {more} {'quiz' if abs(delta) == 1 else 'quizzes'}"
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """'1 quiz', '3 quizzes'."""
-    return f"{n} {word if n == 1 else (words or word + 's')}"
-
-
 def joined(items: list[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -51,7 +51,10 @@ _GUARDED = {
     ),
 }
 _WITH_BODY = {
-    "400": _answer("The body or a field is not what the operation reads; the message says why."),
+    "400": _answer(
+        "The body or a field is not what the operation reads, or a start names a month that "
+        "is not over yet (a dry run of it is answered, with a warning); the message says why."
+    ),
     "413": _answer("The body is over 1 MiB."),
     "415": _answer("The body is not sent as application/json."),
 }
@@ -75,7 +78,16 @@ OPERATIONS = {
     "api.generate_all_monthly_reports": {
         "requestBody": _body(schemas.START_ALL_BODY),
         "responses": {
-            "200": _answer("dry_run: who would be mailed and who skipped.", "DryRun"),
+            "200": {
+                "description": (
+                    "dry_run: who would be mailed and who skipped, with warnings in words "
+                    "(the month is not over, nobody has an attempt, nothing to send). "
+                    "A start that would mail nobody: no run is written (task_id null, total 0)."
+                ),
+                "content": {
+                    "application/json": {"schema": {"oneOf": [ref("DryRun"), ref("NothingToSend")]}}
+                },
+            },
             "202": _answer(
                 "Started: every learner without a sent report is mailed once.", "Started"
             ),

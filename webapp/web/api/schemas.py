@@ -18,11 +18,13 @@ TEXT = {"type": "string"}
 FLAG = {"type": "boolean"}
 MONTH = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "examples": ["2024-12"]}
 TASK_ID = {"type": "string", "format": "uuid"}
-# Times are UTC, written without an offset as the original design did (so not RFC 3339).
+# Times are UTC and say so with a Z (RFC 3339), so no client reads them in its own zone.
 UTC_TIME = {
     "type": "string",
-    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?$",
-    "description": "UTC, ISO 8601 without an offset.",
+    "format": "date-time",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?Z$",
+    "description": "UTC, ISO 8601 with the Z zone designator.",
+    "examples": ["2024-12-31T23:59:58Z"],
 }
 SEED_STATE = {"enum": sorted(set(SEED_STATES.values()))}
 RUN_STATE = {"enum": [state.value for state in RunState]}
@@ -94,6 +96,17 @@ SCHEMAS = {
         month_year=MONTH,
         to_send=many(record(user_id=INT, name=TEXT, email=TEXT)),
         skipped=many(record(user_id=INT, name=TEXT, reason=TEXT)),
+        warnings=many(TEXT),
+    ),
+    "NothingToSend": record(
+        "No run was written: every learner already has the month's report or is skipped "
+        "(the message says how many of each). total is 0 and task_id null: there is nothing "
+        "to poll.",
+        message=TEXT,
+        task_id={"type": "null"},
+        total={"const": 0},
+        month_year=MONTH,
+        status={"const": SEED_STATES[RunState.DONE]},
     ),
     "TaskStatus": record(
         "A run in the original Celery design's terms; result once it is finished.",
@@ -105,6 +118,25 @@ SCHEMAS = {
         status=TEXT,
         counts=record(**dict.fromkeys(DELIVERY_STATE_NAMES, COUNT)),
         pause_reason=maybe(TEXT),
+        attempted={
+            **COUNT,
+            "description": "Reports a send was tried for: sent, failed or unknown.",
+        },
+        rate_sent_per_second=maybe(
+            {
+                **NUMBER,
+                "minimum": 0,
+                "description": "Attempted reports per second since the run started; "
+                "skipped and cancelled ones are not counted. Null before the first send.",
+            }
+        ),
+        eta_seconds=maybe(
+            {
+                **COUNT,
+                "description": "About how long the open reports take at that rate; "
+                "null while paused, once closed, or before the first send.",
+            }
+        ),
         result=maybe(
             record(
                 message=TEXT,

@@ -4,6 +4,9 @@ tests/web/test_api_contract.py freezes every shape, so a field added to a datacl
 the product never appears in, or vanishes from, the public JSON by accident.
 """
 
+from datetime import UTC
+from datetime import datetime
+
 from webapp.core.launch import Plan
 from webapp.core.models import ReportRun
 from webapp.core.progress import LearnerOutcome
@@ -26,6 +29,19 @@ SEED_STATES = {
     RunState.CANCELLED: "FAILURE",
     RunState.FAILED: "FAILURE",
 }
+
+
+def utc_time(value: datetime | str | None) -> str | None:
+    """A stored time as ISO 8601 with its zone, '2024-12-31T23:59:58Z'; None stays None.
+
+    The database keeps naive UTC (and the report its attempts' times as such text): without the
+    Z a client would read them in its own zone.
+    """
+    if value is None:
+        return None
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _totals(totals: Totals) -> dict:
@@ -53,7 +69,7 @@ def _chapter(chapter: ChapterResult) -> dict:
 def _attempt(attempt: AttemptResult) -> dict:
     return {
         "score_id": attempt.score_id,
-        "date": attempt.date,
+        "date": utc_time(attempt.date),
         "subject": attempt.subject,
         "chapter": attempt.chapter,
         "quiz": attempt.quiz,
@@ -124,11 +140,25 @@ def started_json(run: ReportRun, message: str, **extra) -> dict:
 
 
 def plan_json(plan: Plan) -> dict:
-    """A dry run: who would be mailed, and who skipped and why."""
+    """A dry run: who would be mailed, and who skipped and why; warnings in words (the
+    month is not over, nobody has an attempt, nothing to send), empty when there are none."""
     return {
         "month_year": str(plan.month),
         "to_send": [{"user_id": u, "name": n, "email": e} for u, n, e in plan.to_send],
         "skipped": [{"user_id": u, "name": n, "reason": r} for u, n, r in plan.skipped],
+        "warnings": plan.warnings(),
+    }
+
+
+def nothing_to_send_json(plan: Plan) -> dict:
+    """200 to a start that mails nobody: the fields of a start, with total 0 and no task_id,
+    since no run was written; status SUCCESS, as every learner's report is settled."""
+    return {
+        "message": plan.nothing_to_send(),
+        "task_id": None,
+        "total": 0,
+        "month_year": str(plan.month),
+        "status": SEED_STATES[RunState.DONE],
     }
 
 
@@ -188,6 +218,11 @@ def task_status_json(task_id: str, snap: Snapshot) -> dict:
         "status": status_words(snap),
         "counts": dict(counts),
         "pause_reason": snap.pause_reason,
+        # Added fields: sent, failed and unknown (what a send was tried for), and the rate
+        # and time left of those sends alone (skipped and cancelled reports are no throughput).
+        "attempted": snap.attempted,
+        "rate_sent_per_second": snap.rate_per_second,
+        "eta_seconds": snap.eta_seconds,
         "result": result,
     }
 
@@ -208,6 +243,6 @@ def run_summary_json(run: ReportRun, counts: dict[str, int] | None) -> dict:
         "failed": counts[DeliveryState.FAILED],
         "skipped": counts[DeliveryState.SKIPPED],
         "unknown": counts[DeliveryState.UNKNOWN],
-        "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "created_at": utc_time(run.created_at),
+        "finished_at": utc_time(run.finished_at),
     }

@@ -22,9 +22,11 @@ from webapp.core import staff
 from webapp.core.lifecycle.runs import ledger_counts
 from webapp.core.months import Month
 from webapp.core.months import MonthError
+from webapp.core.months import MonthNotOver
 from webapp.core.report.builder import build_report
 from webapp.core.states import Role
 from webapp.core.tokens import user_for_token
+from webapp.core.words import plural
 from webapp.web import inputs
 from webapp.web.access import SAFE_METHODS
 from webapp.web.api import serializers
@@ -146,8 +148,13 @@ def generate_all_monthly_reports():
         run = launch_all(month, wording)
     except launch.RunConflict as exc:
         return _conflict(exc)
+    except MonthNotOver as exc:
+        raise BadRequest(str(exc)) from None
+    except launch.NothingToSend as exc:
+        # 200, not 202: nothing was accepted, and no run exists to poll (task_id is null).
+        return jsonify(serializers.nothing_to_send_json(exc.plan))
     ring(run)
-    message = f"Reports for {month.label} started: {run.total} learner(s) to mail."
+    message = f"Reports for {month.label} started: {plural(run.total, 'learner')} to mail."
     return jsonify(serializers.started_json(run, message, total=run.total)), 202
 
 
@@ -162,7 +169,7 @@ def generate_user_report():
         run = launch_one(month, user_id, wording)
     except launch.LearnerNotFound as exc:
         raise NotFound(str(exc)) from None
-    except launch.NoEmailAddress as exc:
+    except (launch.NoEmailAddress, MonthNotOver) as exc:
         raise BadRequest(str(exc)) from None
     except launch.LearnerSuppressed as exc:
         # The learner's state forbids it, not the request's form: a conflict, in words.
@@ -202,7 +209,7 @@ def report_summary():
     reserved, scheduled = enqueue.waiting()
     return jsonify(
         {
-            "message": f"{len(items)} recent run(s).",
+            "message": f"{plural(len(items), 'recent run')}.",
             "runs": items,
             "active_tasks": progress.open_runs_count(db_session),
             "reserved_tasks": reserved,
