@@ -45,7 +45,7 @@ def test_a_resend_leaves_the_first_run_as_it_was(page: Page, stack, smtp_server)
     _axe_at_both_widths(page)
     shot(page, "history-first-run-after-resend")
 
-    priya.get_by_role("link", name="Priya Raman").click()
+    priya.get_by_role("link", name="Priya Raman", exact=True).click()
     sends = page.locator("#learner-sends tbody tr")
     expect(sends).to_have_count(2)
     expect(sends.nth(0)).to_contain_text("Run #2")
