@@ -79,7 +79,7 @@ def test_resend_one_report_double_clicked_sends_exactly_one_more(page: Page, sta
 
     row = page.locator("tr", has_text="Priya Raman")
     row.get_by_role("button", name="Resend to Priya Raman").dblclick()
-    expect(page.locator("tr", has_text="Priya Raman")).to_contain_text("now in run #2")
+    expect(page.locator("tr", has_text="Priya Raman")).to_contain_text("again in run #2")
     shot(page, "23-run-after-resend")
     eventually(lambda: len(smtp_server.messages) > before, timeout=10)
     assert _settled(smtp_server) == before + 1

@@ -335,3 +335,21 @@ def test_a_consumer_taken_for_dead_that_wakes_up_can_no_longer_send(session, run
     deliveries._my_leases()[ids[0]] = its_lease
     with pytest.raises(deliveries.ClaimLost):
         deliveries.hand_over(session, ids[0])
+
+
+def test_a_claim_whose_run_was_paused_before_data_is_given_back_unsent(session, run_of_three):
+    run, ids, _ = run_of_three
+    assert deliveries.claim(session, ids[0], run.id, 60)
+    runs.pause(session, run.id)
+
+    with pytest.raises(deliveries.RunHalted):
+        deliveries.hand_over(session, ids[0])
+
+    d = delivery(session, ids[0])
+    assert (d.state, d.attempts, d.data_sent) == ("pending", 0, False)
+    assert d.last_error == deliveries.HALTED_NOTE
+    # Once resumed, it is claimed and handed over as any other.
+    runs.resume(session, run.id)
+    assert deliveries.claim(session, ids[0], run.id, 60)
+    deliveries.hand_over(session, ids[0])
+    assert delivery(session, ids[0]).data_sent is True

@@ -9,6 +9,8 @@ from tests.helpers.apps import reconfigure
 from tests.helpers.factories import make_quiz
 from tests.helpers.factories import make_score
 from tests.helpers.factories import make_user
+from webapp.core import teaching_store
+from webapp.core.clock import utcnow
 from webapp.core.models import ReportRun
 from webapp.core.months import Month
 from webapp.core.schedule import due_month
@@ -64,3 +66,22 @@ def test_a_periodic_task_runs_once_a_minute_however_many_consumers_ask(mail_app)
     assert tasks.first_in_slot("reap") is True  # each task has its own minutes
     slot = tasks._slots_claimed["refresh_statistics"]
     assert kv.get(f"periodic:refresh_statistics:{slot}") == 1
+
+
+def test_the_last_full_months_class_figures_are_kept_ahead_each_hour(mail_app, monkeypatch):
+    monkeypatch.setattr(tasks, "first_in_slot", lambda name: True)
+    month = Month.last_full()
+    with mail_app.app_context():
+        s = get_session()
+        quiz = make_quiz(s)
+        make_score(s, make_user(s), quiz, datetime(month.year, month.month, 2), 7, 10)
+        s.commit()
+
+    tasks.keep_class_month.call_local()
+    after_the_task = utcnow()
+
+    with mail_app.app_context():
+        store = mail_app.extensions["runtime"].kv
+        kept = teaching_store.for_month(get_session(), store, month)
+    # Read back, not worked out again by the page's visit.
+    assert kept.computed_at <= after_the_task and kept.view.month == month

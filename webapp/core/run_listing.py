@@ -6,14 +6,20 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sqlalchemy import DateTime
+from sqlalchemy import Integer
 from sqlalchemy import Row
 from sqlalchemy import Select
+from sqlalchemy import cast
 from sqlalchemy import func
+from sqlalchemy import null
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from webapp.core.learners import name_or_email_contains
 from webapp.core.models import Delivery
+from webapp.core.models import SendRecord
 from webapp.core.models import User
 from webapp.core.paging import Page
 from webapp.core.paging import page_of
@@ -27,24 +33,48 @@ MAX_SEARCH = 100
 # in memory at once.
 EXPORT_BATCH = 1000
 
-# What the run page lists of each delivery: the ledger row and who it is for.
-ROW = (
-    Delivery.id,
-    Delivery.user_id,
-    Delivery.month,
-    Delivery.run_id,
-    Delivery.state,
-    Delivery.attempts,
-    Delivery.reason,
-    Delivery.last_error,
-    Delivery.smtp_code,
-    Delivery.sent_at,
-    Delivery.next_attempt_at,
-    Delivery.message_id,
-    User.full_name,
-    User.username,
-    User.email,
-)
+
+def _run_rows(run_id: int):
+    """The run's rows: its deliveries, and how those that moved on to another run since (a
+    resend, a later run of the month) had ended in this one, from their records. Each row
+    says where its learner's delivery went next (`moved_to`) and what it is now."""
+    live = select(
+        Delivery.id,
+        Delivery.user_id,
+        Delivery.month,
+        Delivery.run_id,
+        Delivery.state,
+        Delivery.attempts,
+        Delivery.reason,
+        Delivery.last_error,
+        Delivery.smtp_code,
+        Delivery.sent_at,
+        Delivery.next_attempt_at,
+        Delivery.message_id,
+        cast(null(), Integer).label("moved_to"),
+        Delivery.state.label("state_now"),
+    ).where(Delivery.run_id == run_id)
+    moved = (
+        select(
+            SendRecord.delivery_id,
+            SendRecord.user_id,
+            SendRecord.month,
+            SendRecord.run_id,
+            SendRecord.state,
+            SendRecord.attempts,
+            SendRecord.reason,
+            SendRecord.last_error,
+            SendRecord.smtp_code,
+            SendRecord.sent_at,
+            cast(null(), DateTime),
+            SendRecord.message_id,
+            SendRecord.next_run_id,
+            Delivery.state,
+        )
+        .join(Delivery, Delivery.id == SendRecord.delivery_id)
+        .where(SendRecord.run_id == run_id)
+    )
+    return union_all(live, moved).subquery("run_rows")
 
 
 class SearchTextError(ValueError):
@@ -69,22 +99,23 @@ def search_text(raw: str | None) -> str:
 
 
 def listed(
-    session: Session, run_id: int, *, state: str = "", text: str = "", columns=ROW
+    session: Session, run_id: int, *, state: str = "", text: str = "", counting: bool = False
 ) -> Select:
-    """The run's deliveries as the list shows them: in `state` ("" for all), of learners whose
-    name, username or email contains `text` ("" for all). Unordered.
-
-    columns: what to select (the whole ROW by default); the learner's table is joined only
-    when a column or the search needs it, so counting by state reads the ledger's index alone.
+    """The run's rows as the list shows them (each with who it is for), by delivery id: in
+    `state` ("" for all), of learners whose name, username or email contains `text` ("" for
+    all). With `counting`, only their states, unordered: the learner's table is then joined
+    only for a search, so counting by state reads the ledger's indexes alone.
     """
-    query = select(*columns).select_from(Delivery).where(Delivery.run_id == run_id)
+    rows = _run_rows(run_id)
+    learner = (User.full_name, User.username, User.email)
+    query = select(rows.c.state) if counting else select(*rows.c, *learner)
     if state:
-        query = query.where(Delivery.state == state)
-    if text or any(getattr(c, "class_", None) is User for c in columns):
-        query = query.join(User, User.id == Delivery.user_id)
+        query = query.where(rows.c.state == state)
+    if text or not counting:
+        query = query.join(User, User.id == rows.c.user_id)
     if text:
         query = query.where(name_or_email_contains(session, text))
-    return query
+    return query if counting else query.order_by(rows.c.id)
 
 
 def state_counts(
@@ -100,7 +131,7 @@ def state_counts(
     if not text and snap is not None and snap.run_id == run_id and not snap.is_open:
         counts.update(snap.counts)
         return counts
-    rows = listed(session, run_id, text=text, columns=(Delivery.state,)).subquery()
+    rows = listed(session, run_id, text=text, counting=True).subquery()
     counts.update(session.execute(select(rows.c.state, func.count()).group_by(rows.c.state)).all())
     return counts
 
@@ -132,17 +163,17 @@ def deliveries_of(
     this is one GROUP BY and one LIMIT query (the LIMIT alone when the snapshot is exact)."""
     counts = state_counts(session, run_id, text, snap)
     total = counts.get(state, 0) if state else sum(counts.values())
-    query = listed(session, run_id, state=state, text=text).order_by(Delivery.id)
+    query = listed(session, run_id, state=state, text=text)
     return DeliveryList(page_of(session, query, number, per_page, total=total), counts)
 
 
 def export_rows(session: Session, run_id: int, state: str, text: str) -> Iterator[Row]:
-    """Every listed delivery (in `state`, matching `text`) as ROW, by id, read in batches."""
-    query = listed(session, run_id, state=state, text=text).order_by(Delivery.id)
+    """Every listed row (in `state`, matching `text`), by delivery id, read in batches."""
+    query = listed(session, run_id, state=state, text=text)
     yield from session.execute(query.execution_options(yield_per=EXPORT_BATCH))
 
 
-def delivery_row(session: Session, delivery_id: int) -> Row:
-    """One delivery as the run page lists it."""
-    query = select(*ROW).join(User, User.id == Delivery.user_id)
-    return session.execute(query.where(Delivery.id == delivery_id)).one()
+def delivery_row(session: Session, run_id: int, delivery_id: int) -> Row:
+    """One delivery as the run's list shows it (a record, once it has moved on)."""
+    rows = listed(session, run_id).subquery()
+    return session.execute(select(rows).where(rows.c.id == delivery_id)).one()

@@ -354,7 +354,7 @@ def resend(delivery_id: int):
     ring(run)
     notice = f"Resending to {_name(delivery.user_id)} as run #{run.id}."
     if is_htmx():
-        row = run_listing.delivery_row(db_session, delivery_id)
+        row = run_listing.delivery_row(db_session, old_run_id, delivery_id)
         return render_template(
             "run_page/_delivery_row.html",
             row=row,

@@ -81,13 +81,19 @@ _CLAIM = Prepared(
         updated_at=bindparam("now"),
     )
 )
+# Handed over only while the run is still running: a pause or cancel between the claim and
+# DATA (a slow connect, say) keeps that message from going out after it.
+_ITS_RUN_IS_RUNNING = (
+    select(_R.c.state).where(_R.c.id == _D.c.run_id).scalar_subquery() == RunState.RUNNING
+)
 _HANDED_OVER_ANY = (
     update(_D)
-    .where(_D.c.id == bindparam("did"), _D.c.state == SENDING)
+    .where(_D.c.id == bindparam("did"), _D.c.state == SENDING, _ITS_RUN_IS_RUNNING)
     .values(data_sent=True, updated_at=bindparam("now"))
 )
 _HANDED_OVER = Prepared(_HANDED_OVER_ANY)
 _HANDED_OVER_MINE = Prepared(_HANDED_OVER_ANY.where(_D.c.lease_until == bindparam("lease")))
+HALTED_NOTE = "run paused or cancelled before the message was handed over; queued again"
 # A "sent" may arrive after the reaper gave up on a slow worker and said "unknown": the
 # server's 250 is better knowledge, so it wins.
 _SENT_VALUES = dict(
@@ -126,6 +132,10 @@ _BREAKER_RESET = Prepared(
 
 class ClaimLost(Exception):
     """The claim was taken back (reaper or shutdown) before the message was handed over."""
+
+
+class RunHalted(ClaimLost):
+    """The run was paused or cancelled after the claim: the claim was given back unsent."""
 
 
 def _my_leases() -> dict[int, datetime]:
@@ -176,7 +186,31 @@ def hand_over(db: Db, delivery_id: int) -> None:
         marked = _HANDED_OVER_MINE.rowcount(db, {**params, "lease": lease})
     commit(db)
     if marked != 1:
+        if _give_back(db, delivery_id, lease):
+            raise RunHalted(delivery_id)
         raise ClaimLost(delivery_id)
+
+
+def _give_back(db: Db, delivery_id: int, lease: datetime | None) -> bool:
+    """sending → pending for a claim still held but whose run stopped running; True if so."""
+    mine = _D.c.state == SENDING, _D.c.data_sent.is_(False), ~_ITS_RUN_IS_RUNNING
+    if lease is not None:
+        mine += (_D.c.lease_until == lease,)
+    given = db.execute(
+        update(_D)
+        .where(_D.c.id == delivery_id, *mine)
+        .values(
+            state=PENDING,
+            lease_until=None,
+            attempts=_D.c.attempts - 1,
+            last_error=HALTED_NOTE,
+            updated_at=utcnow(),
+        )
+    ).rowcount
+    commit(db)
+    if given == 1:
+        _forget_claim(delivery_id)
+    return given == 1
 
 
 def mark_sent(db: Db, delivery_id: int, run_id: int, code: int, message: bytes, sha: str) -> None:
