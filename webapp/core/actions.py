@@ -5,6 +5,8 @@ the wrong state gets RunStateError with the reason in words and is left as it wa
 change is recorded in the audit trail, as done by `actor`, in the change's transaction.
 """
 
+from sqlalchemy import Row
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.core.audit import SYSTEM_ACTOR
@@ -15,9 +17,12 @@ from webapp.core.audit import run_target
 from webapp.core.launch import open_run_for
 from webapp.core.lifecycle import deliveries
 from webapp.core.lifecycle import runs
+from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
+from webapp.core.models import User
 from webapp.core.months import Month
 from webapp.core.states import RUN_CLOSED
+from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
 from webapp.core.words import plural
@@ -75,3 +80,16 @@ def retry_failed(session: Session, run: ReportRun, actor: Actor = SYSTEM_ACTOR) 
     session.commit()
     session.refresh(run)
     return count
+
+
+def failures(session: Session, run_id: int, limit: int) -> list[Row]:
+    """The first `limit` reports retry_failed would send again (the run's own failed
+    deliveries, as lifecycle.deliveries.retry_failed takes them), with who and why: name,
+    username, last_error, reason. One indexed query."""
+    return session.execute(
+        select(User.full_name, User.username, Delivery.last_error, Delivery.reason)
+        .join(User, User.id == Delivery.user_id)
+        .where(Delivery.run_id == run_id, Delivery.state == DeliveryState.FAILED)
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()

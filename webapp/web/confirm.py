@@ -18,12 +18,12 @@ from flask import make_response
 from flask import render_template
 from flask import url_for
 
+from webapp.core import actions
 from webapp.core import launch
 from webapp.core import learners
 from webapp.core import letters
 from webapp.core import run_listing
 from webapp.core.lifecycle.runs import ledger_counts
-from webapp.core.models import Delivery
 from webapp.core.models import ReportRun
 from webapp.core.models import User
 from webapp.core.months import Month
@@ -32,6 +32,7 @@ from webapp.core.states import RUN_ACTIVE
 from webapp.core.states import DeliveryState
 from webapp.core.states import RunScope
 from webapp.core.states import RunState
+from webapp.core.words import plural
 from webapp.web.filters import localtime
 from webapp.web.forms import StartRunForm
 from webapp.web.htmx import is_htmx
@@ -67,11 +68,6 @@ class Question:
     fields: tuple[tuple[str, str], ...] = ()  # repeated with the answer as hidden fields
     danger: bool = False
     crumbs: tuple[tuple[str, str], ...] = ()
-
-
-def counted(n: int, noun: str, nouns: str | None = None) -> str:
-    """'1 report', '200 reports', '1,250 reports'."""
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def token_of(facts: tuple) -> str:
@@ -165,15 +161,15 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
     n, skipped = len(plan.to_send), len(plan.skipped)
     facts = ("start", str(month), "all", wording.subject, wording.intro, n, _plan_digest(plan))
     reasons = tuple(
-        f"{reason[:1].upper()}{reason[1:]} ({counted(count, 'learner')})"
+        f"{reason[:1].upper()}{reason[1:]} ({plural(count, 'learner')})"
         for reason, count in plan.tally.most_common()
     )
     if not n:
         raise launch.NothingToSend(plan)  # said on the form, as a start would say it
-    mailed = f"{counted(n, 'learner')} {'gets' if n == 1 else 'get'} their report for "
+    mailed = f"{plural(n, 'learner')} {'gets' if n == 1 else 'get'} their report for "
     mailed += f"{month.label} by email"
     if skipped:
-        mailed += f"; {counted(skipped, 'learner')} {'is' if skipped == 1 else 'are'} skipped"
+        mailed += f"; {plural(skipped, 'learner')} {'is' if skipped == 1 else 'are'} skipped"
     lines = [
         mailed + ".",
         "Sending starts as soon as you confirm; the run's page lets you pause or cancel it.",
@@ -181,9 +177,9 @@ def start_question(form: StartRunForm, month: Month, learner: User | None) -> Qu
     if note:
         lines.append(note)
     return Question(
-        title=f"Send {counted(n, 'report')} for {month.label}?",
+        title=f"Send {plural(n, 'report')} for {month.label}?",
         facts=facts,
-        button=f"Send {counted(n, 'report')}",
+        button=f"Send {plural(n, 'report')}",
         lines=tuple(lines),
         details=details,
         listed_label="Why learners are skipped" if reasons else "",
@@ -241,7 +237,7 @@ def dry_run_changed(form: StartRunForm, question: Question) -> str:
     if int(expected) == now:
         return ""
     return (
-        f"The dry run listed {counted(int(expected), 'report')}; the plan has "
+        f"The dry run listed {plural(int(expected), 'report')}; the plan has "
         f"{now:,} now, because something changed since. Nothing has been sent."
     )
 
@@ -270,7 +266,8 @@ def before_cancel(run: ReportRun, confirmed: str | None):
     does not apply: the action itself says so)."""
     if not run.is_open:
         return None
-    counts = ledger_counts(db_session, run.id)
+    # As the run page counts them: its learners' reports resent since count as sent here.
+    counts = run_listing.state_counts(db_session, run.id)
     waiting, sending = counts[DeliveryState.PENDING], counts[DeliveryState.SENDING]
     sent = counts[DeliveryState.SENT]
     active = run.state in RUN_ACTIVE
@@ -278,9 +275,9 @@ def before_cancel(run: ReportRun, confirmed: str | None):
         kept = f"{sent:,} already sent {'stays' if sent == 1 else 'stay'} sent."
     else:
         kept = "none has gone out yet."
-    lines = [f"{counted(waiting, 'report')} not yet sent will not be sent; {kept}"]
+    lines = [f"{plural(waiting, 'report')} not yet sent will not be sent; {kept}"]
     if sending:
-        lines.append(f"{counted(sending, 'report')} being handed to the mail server now finish.")
+        lines.append(f"{plural(sending, 'report')} being handed to the mail server now finish.")
     if active:
         # Counts move while a run sends: the answer is bound to "a run that is sending", not
         # to numbers that are stale a second later.
@@ -311,11 +308,11 @@ def before_retry(run: ReportRun, confirmed: str | None):
     (or when there is nothing to retry: the action itself says so)."""
     if run.state == RunState.CANCELLED:
         return None
+    # The run's own failed deliveries, as retry_failed takes them (not those resent since).
     failed = ledger_counts(db_session, run.id)[DeliveryState.FAILED]
     if not failed:
         return None
-    failures = run_listing.listed(db_session, run.id, state=DeliveryState.FAILED)
-    rows = db_session.execute(failures.order_by(Delivery.id).limit(LIST_LIMIT)).all()
+    rows = actions.failures(db_session, run.id, LIST_LIMIT)
     people = tuple(
         f"{row.full_name or row.username} — {row.last_error or row.reason or 'failed'}"
         for row in rows
@@ -337,7 +334,7 @@ def before_retry(run: ReportRun, confirmed: str | None):
         Question(
             title=title,
             facts=("retry-failed", run.id, failed),
-            button=f"Send {counted(failed, 'report')} again",
+            button=f"Send {plural(failed, 'report')} again",
             lines=tuple(lines),
             listed_label=f"Failed ({failed:,})",
             listed=people,
