@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.helpers.browser import playwright_pause
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
@@ -23,20 +23,6 @@ from webapp.core.models import ReportRun
 pytestmark = pytest.mark.browser
 
 LEARNERS = 35  # the browser world's 5 with an address, and 30 more
-WIDTHS = ((1440, 900), (390, 844))
-
-
-def _axe_at_both_widths(page: Page) -> list[str]:
-    """Serious axe violations and sideways overflow at 1440 and at 390 px."""
-    problems = []
-    for width, height in WIDTHS:
-        page.set_viewport_size({"width": width, "height": height})
-        problems += [f"@{width}px: {v}" for v in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 0:
-            problems.append(f"@{width}px: the page is {overflow}px wider than the window")
-    page.set_viewport_size({"width": 1440, "height": 900})
-    return problems
 
 
 def _count(page: Page, name: str):
@@ -90,7 +76,7 @@ def test_a_run_cancelled_part_way_shows_its_parts_and_no_success_it_did_not_have
     assert per_second == pytest.approx(sent / elapsed, abs=0.06), rate_text
     # Nothing is in flight any more: the card has stopped asking.
     expect(page.locator("#run-progress")).not_to_have_attribute("hx-trigger", re.compile("."))
-    assert _axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "run-cancelled-partway")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Runs").click()
@@ -99,7 +85,7 @@ def test_a_run_cancelled_part_way_shows_its_parts_and_no_success_it_did_not_have
     success = row.locator('td[data-label="Success"]')
     expect(success).to_contain_text("100 %")
     expect(success).to_contain_text(f"of {sent} attempted")
-    assert _axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
 
 
 def test_a_paused_cards_counts_follow_the_reports_in_flight(
@@ -125,7 +111,7 @@ def test_a_paused_cards_counts_follow_the_reports_in_flight(
     assert len(polls) > paused_at, "the paused card never asked again"
     # With nothing in flight it still asks, slowly, in case the run is resumed elsewhere.
     expect(page.locator("#run-progress")).to_have_attribute("hx-trigger", "every 5s")
-    assert _axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "run-paused-refreshing")
 
     page.get_by_role("button", name="Resume").click()

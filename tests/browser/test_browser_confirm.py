@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
@@ -23,22 +23,6 @@ from tests.helpers.waiting import eventually
 from tests.helpers.waiting import settled
 
 pytestmark = pytest.mark.browser
-
-WIDTHS = ((1440, 900), (390, 844))
-
-
-def axe_at_both_widths(page: Page) -> list[str]:
-    """Serious axe violations at a desktop's and a phone's width, the page left at 1440 px."""
-    problems = []
-    for width, height in WIDTHS:
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(150)
-        problems += [f"{width}px {p}" for p in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 1:
-            problems.append(f"{width}px: the page is {overflow}px wider than the window")
-    page.set_viewport_size({"width": 1440, "height": 900})
-    return problems
 
 
 def _count(smtp_server) -> int:
@@ -58,7 +42,7 @@ def test_start_asks_first_and_go_back_keeps_the_form(page: Page, stack, smtp_ser
     expect(panel).to_contain_text("5 learners get their report for December 2024 by email")
     expect(panel).to_contain_text("December news")
     expect(panel).to_contain_text("No email address on file (1 learner)")
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "confirm-start")
     assert _count(smtp_server) == 0
 
@@ -84,7 +68,7 @@ def test_start_asks_first_without_javascript(page: Page, stack, smtp_server):
     page.get_by_role("button", name="Start run").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Send 5 reports for December 2024?")
     expect(page).to_have_title("Send 5 reports for December 2024? · Quiz Reports")
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "confirm-start-page")
 
     # And with no JavaScript at all, the same steps start the run.
@@ -123,7 +107,7 @@ def test_cancel_asks_first_and_says_what_stays_sent(page: Page, make_stack, smtp
     expect(panel.get_by_role("heading", name="Cancel run #1?")).to_be_focused()
     expect(panel).to_contain_text("reports not yet sent will not be sent")
     expect(panel).to_contain_text("Sending goes on while you decide")
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "confirm-cancel")
 
     panel.get_by_role("button", name="Cancel run #1").click()
@@ -157,7 +141,7 @@ def test_retry_failed_asks_first_and_names_who_failed(page: Page, stack, smtp_se
     expect(panel).to_contain_text(
         "Lena Fischer — mailbox unavailable (550 5.7.1 Refused by policy)"
     )
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "confirm-retry-failed")
 
     smtp_server.plan = FaultPlan()
@@ -177,7 +161,7 @@ def test_dry_run_send_these_n_asks_first_and_its_list_downloads(page: Page, stac
     page.get_by_role("button", name="Dry run first").click()
     send = page.get_by_role("button", name="Send these 5 reports")
     expect(send).to_be_visible()
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "dry-run-send-these")
 
     with page.expect_download() as download:
@@ -193,7 +177,7 @@ def test_dry_run_send_these_n_asks_first_and_its_list_downloads(page: Page, stac
     panel = page.locator("#confirm-panel")
     expect(panel.get_by_role("heading", name="Send 5 reports for December 2024?")).to_be_focused()
     expect(panel).not_to_contain_text("The dry run listed")
-    assert axe_at_both_widths(page) == []
+    assert problems_at_both_widths(page) == []
     shot(page, "dry-run-send-these-confirm")
     assert _count(smtp_server) == 0
 

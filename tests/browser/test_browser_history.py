@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
@@ -13,13 +13,6 @@ from tests.helpers.browser import wait_for_state
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.browser
-
-
-def _axe_at_both_widths(page: Page) -> None:
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        assert serious_axe_violations(page) == []
-    page.set_viewport_size({"width": 1440, "height": 900})
 
 
 def test_a_resend_leaves_the_first_run_as_it_was(page: Page, stack, smtp_server):
@@ -42,7 +35,7 @@ def test_a_resend_leaves_the_first_run_as_it_was(page: Page, stack, smtp_server)
     expect(priya).to_contain_text("Sent")
     expect(priya).to_contain_text("again in run #2")
     assert page.locator("#run-progress").inner_text() == before
-    _axe_at_both_widths(page)
+    assert problems_at_both_widths(page) == []
     shot(page, "history-first-run-after-resend")
 
     priya.get_by_role("link", name="Priya Raman", exact=True).click()
@@ -56,5 +49,5 @@ def test_a_resend_leaves_the_first_run_as_it_was(page: Page, stack, smtp_server)
     assert ids[0] != ids[1] and all(i.startswith("<") for i in ids)
     mailed = {m.email["Message-ID"] for m in smtp_server.messages}
     assert set(ids) <= mailed
-    _axe_at_both_widths(page)
+    assert problems_at_both_widths(page) == []
     shot(page, "history-learner-sends")

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
@@ -21,15 +21,7 @@ pytestmark = pytest.mark.browser
 
 def assert_accessible(page: Page) -> None:
     """No serious axe violation and nothing wider than the window, at 1440 and at 390 px."""
-    problems = []
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        problems += [f"@{width}px: {v}" for v in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 0:
-            problems.append(f"@{width}px: the page is {overflow}px wider than the window")
-    page.set_viewport_size({"width": 1440, "height": 900})
-    assert problems == []
+    assert problems_at_both_widths(page) == []
 
 
 def submit(page: Page, month: str, button: str) -> None:

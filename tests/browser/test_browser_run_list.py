@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.browser import start_run
@@ -17,19 +17,11 @@ from tests.helpers.smtp import FaultPlan
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = ((1440, 900), (390, 844))
 EXTRA = 20  # learners besides the browser world's own: Learner 000 to Learner 019
 
 
 def _accessible_at_both_widths(page: Page, name: str) -> None:
-    problems = []
-    for width, height in WIDTHS:
-        page.set_viewport_size({"width": width, "height": height})
-        problems += [f"{name} @{width}px: {v}" for v in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 0:
-            problems.append(f"{name} @{width}px: {overflow}px wider than the window")
-    page.set_viewport_size({"width": 1440, "height": 900})
+    problems = problems_at_both_widths(page, name)
     assert not problems, "\n".join(problems)
 
 

@@ -13,13 +13,12 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {1440: 900, 390: 844}
 
 # The WCAG 2 contrast ratio of the element's text colour on the first opaque background
 # behind it.
@@ -49,16 +48,6 @@ FRAME_SCROLL = """frame => {
     sideways: root.scrollWidth - root.clientWidth,
   };
 }"""
-
-
-def _axe_at_both_widths(page: Page, name: str) -> list[str]:
-    problems = []
-    for width, height in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(150)
-        problems += [f"{name} @{width}px: {v}" for v in serious_axe_violations(page)]
-    page.set_viewport_size({"width": 1440, "height": 900})
-    return problems
 
 
 def _failed_requests(page: Page) -> list[str]:
@@ -101,7 +90,7 @@ def test_a_new_token_is_copied_and_its_curl_line_works(page: Page, stack):
     selected = "document.activeElement.selectionEnd - document.activeElement.selectionStart"
     assert page.evaluate(selected) == len(token)
 
-    problems = _axe_at_both_widths(page, "token-panel")
+    problems = problems_at_both_widths(page, "token-panel")
     shot(page, "token-panel")
     # The line as copied, run in a shell's words: the API answers it with the runs.
     ran = subprocess.run(
@@ -140,7 +129,7 @@ def test_the_pagers_disabled_link_is_readable(page: Page, make_stack):
     off = page.locator(".pager .pager-off")
     expect(off).to_have_text("← Previous")
     assert off.evaluate(CONTRAST) >= 4.5
-    problems = _axe_at_both_widths(page, "learners-pager")
+    problems = problems_at_both_widths(page, "learners-pager")
     page.get_by_role("link", name="Next →").first.click()
     expect(page.locator(".pager .pager-off")).to_have_text("Next →")
     assert page.locator(".pager .pager-off").evaluate(CONTRAST) >= 4.5
@@ -173,6 +162,6 @@ def test_the_preview_frame_is_as_tall_as_the_email_and_first_on_a_phone(page: Pa
     assert email["y"] + email["height"] <= headers["y"]  # the email first, the headers after
     page.set_viewport_size({"width": 1440, "height": 900})
 
-    problems = _axe_at_both_widths(page, "preview")
+    problems = problems_at_both_widths(page, "preview")
     shot(page, "preview")
     assert problems == []

@@ -6,7 +6,7 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
 from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from webapp.core.models import Suppression
@@ -21,13 +21,7 @@ LINKS = UnsubscribeLinks("http://unused", "test-secret")
 
 def check(page: Page, name: str, problems: list[str]) -> None:
     """The page's serious axe violations and sideways overflow at both widths, into problems."""
-    for width, height in ((1440, 900), (390, 844)):
-        page.set_viewport_size({"width": width, "height": height})
-        problems += [f"{name} @{width}px: {v}" for v in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 0:
-            problems.append(f"{name} @{width}px: page is {overflow}px wider than the window")
-    page.set_viewport_size({"width": 1440, "height": 900})
+    problems += problems_at_both_widths(page, name)
     shot(page, name)
 
 

@@ -4,7 +4,6 @@ and 390 px on each state.
 
 Set QR_SHOTS=<dir> to save teacher-view-1440.png, teacher-view-390.png and the bad month's."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,8 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from tests.helpers.apps import open_app
-from tests.helpers.browser import serious_axe_violations
+from tests.helpers.browser import problems_at_both_widths
+from tests.helpers.browser import shot
 from tests.helpers.browser import sign_in
 from tests.helpers.factories import make_admin
 from tests.helpers.stack import process_env
@@ -21,8 +21,6 @@ from webapp.core.months import Month
 from webapp.web.services import get_session
 
 pytestmark = pytest.mark.browser
-
-WIDTHS = ((1440, 900), (390, 844))
 
 
 @pytest.fixture
@@ -40,19 +38,8 @@ def demo_stack(tmp_path, smtp_server, stacks):
 
 def check(page: Page, name: str) -> list[str]:
     """Serious axe violations and sideways overflow at both widths; a picture of each."""
-    problems = []
-    shots = os.environ.get("QR_SHOTS")
-    for width, height in WIDTHS:
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_timeout(250)  # let the page reflow at the new width
-        problems += [f"{name} @{width}px: {v}" for v in serious_axe_violations(page)]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        if overflow > 0:
-            problems.append(f"{name} @{width}px: page is {overflow}px wider than the window")
-        if shots:
-            Path(shots).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=f"{shots}/{name}-{width}.png", full_page=True)
-    page.set_viewport_size({"width": 1440, "height": 900})
+    problems = problems_at_both_widths(page, name)
+    shot(page, name)
     return problems
 
 

@@ -53,6 +53,26 @@ def serious_axe_violations(page: Page) -> list[str]:
     return problems
 
 
+# A desktop's and a phone's window: each new state of a page is checked at both.
+WIDTHS = ((1440, 900), (390, 844))
+
+
+def problems_at_both_widths(page: Page, where: str = "") -> list[str]:
+    """Serious axe violations and sideways overflow at both WIDTHS, each named by `where`
+    and the width; the page is left at 1440 px."""
+    problems = []
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(150)  # let the page reflow at the new width
+        label = f"{where} @{width}px".strip()
+        problems += [f"{label}: {v}" for v in serious_axe_violations(page)]
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        if overflow > 0:
+            problems.append(f"{label}: the page is {overflow}px wider than the window")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    return problems
+
+
 def playwright_pause(page: Page):
     """A pause for waiting.eventually/stays_true that keeps the page's events flowing (a
     plain sleep would hold back Playwright's event callbacks in the sync API)."""
