@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from tests.helpers.apps import open_app
+from tests.helpers.factories import make_user
 from tests.helpers.web import text_of
 from webapp.core import launch
 from webapp.core import workers
@@ -26,8 +27,12 @@ def a_consumer_beats(app, seconds_ago: float = 0.0) -> None:
 
 
 def a_run_waits(app) -> int:
+    """A run of one learner, queued: a month with nobody to mail starts none."""
     with app.app_context():
-        return launch.start_all(get_session(), MONTH, mail_from="r@quiz.example").id
+        session = get_session()
+        make_user(session)
+        session.commit()
+        return launch.start_all(session, MONTH, mail_from="r@quiz.example").id
 
 
 def test_healthz_answers_without_asking_anything(client):
