@@ -86,6 +86,19 @@ def test_learner_page_lists_months_with_their_state(admin, world, smtp_server):
     assert "Preview December 2024" in words and "Resend December 2024" in words
 
 
+def test_the_month_still_going_is_offered_for_preview_not_for_sending(mail_app, admin, world):
+    uid = world["learner_ids"][0]
+    with mail_app.app_context():
+        session = get_session()
+        quiz = make_quiz(session, name="This month's quiz")
+        make_score(session, session.get(User, uid), quiz, utcnow(), 3, 4)
+        session.commit()
+    words = text_of(admin.get(f"/learners/{uid}"))
+    label = Month.current().label
+    assert f"{label} 1 not sent yet — Preview {label} sent once the month is over" in words
+    assert f"Send {label}" not in words
+
+
 def test_send_from_the_learner_page_mails_that_month(mail_app, admin, world, smtp_server):
     uid = world["learner_ids"][1]
     response = htmx(admin, "POST", f"/learners/{uid}/send", data={"month": MONTH})

@@ -121,6 +121,9 @@ class LearnerMonth:
     attempts: int
     delivery: Delivery | None
     in_flight: bool
+    # A month not over yet may be previewed, not sent (launch refuses it: its report would
+    # miss the attempts still to come).
+    over: bool = True
 
 
 def months_of(session: Session, user: User) -> list[LearnerMonth]:
@@ -159,6 +162,7 @@ def months_of(session: Session, user: User) -> list[LearnerMonth]:
             in_flight=m in deliveries
             and deliveries[m].state in DELIVERY_OPEN
             and deliveries[m].run_id in open_runs,
+            over=m < current,
         )
         for m in sorted(months, reverse=True)
     ]
